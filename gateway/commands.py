@@ -1,0 +1,453 @@
+"""Commands the gateway answers itself: connection state, CLIENT, CONFIG, INFO, SCAN ...
+
+Handlers take ``(conn, argv)`` and return a reply value, a coroutine (for commands that ask the
+shards), or ``NO_REPLY``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import TYPE_CHECKING, Any
+
+from gateway import cross
+from gateway.cross import NO_REPLY
+from shard import errors
+from shard.errors import RedisError
+from shard.numbers import string2ll
+from shard.reply import OK, PONG, Simple, Verbatim
+from shard.table import GATEWAY, command, container
+
+if TYPE_CHECKING:
+    from gateway.connection import ClientConnection
+
+G = GATEWAY
+
+
+@command("PING [message]", -1, "fast sentinel", acl="@fast @connection", route=G,
+         group="connection", summary="Ping the server")
+def ping(conn: ClientConnection, argv: list[bytes]) -> Any:
+    if len(argv) > 2:
+        raise errors.wrong_arity("ping")
+    return PONG if len(argv) == 1 else argv[1]
+
+
+@command("ECHO message", 2, "fast", acl="@fast @connection", route=G, group="connection",
+         summary="Echo the given string")
+def echo(conn: ClientConnection, argv: list[bytes]) -> Any:
+    return argv[1]
+
+
+@command("SELECT index", 2, "loading stale fast", acl="@fast @connection", route=G,
+         group="connection", summary="Change the selected database for the current connection")
+def select(conn: ClientConnection, argv: list[bytes]) -> Any:
+    index = string2ll(argv[1])
+    if index is None or not -(2**31) <= index < 2**31:
+        raise RedisError(errors.NOT_INTEGER)
+    if not 0 <= index < conn.gateway.databases:
+        raise RedisError(errors.DB_INDEX)
+    conn.db = index
+    return OK
+
+
+@command("QUIT", -1, "allow_busy noscript loading stale fast no_auth", acl="@fast @connection",
+         route=G, group="connection", summary="Close the connection")
+def quit_(conn: ClientConnection, argv: list[bytes]) -> Any:
+    conn.reply(b"+OK\r\n")
+    conn.close_after_reply = True
+    return NO_REPLY
+
+
+@command("RESET", 1, "noscript loading stale fast no_auth allow_busy", acl="@fast @connection",
+         route=G, group="connection", since="6.2.0", summary="Reset the connection")
+def reset(conn: ClientConnection, argv: list[bytes]) -> Any:
+    conn.db = 0
+    conn.resp3 = False
+    conn.name = b""
+    conn.authenticated = not conn.gateway.config.get("requirepass")
+    conn.parser.authenticated = conn.authenticated
+    return Simple(b"RESET")
+
+
+def _check_password(conn: ClientConnection, user: bytes, password: bytes) -> None:
+    required = conn.gateway.config.get("requirepass")
+    if user != b"default" or (required and password.decode("latin-1") != required):
+        raise RedisError(errors.WRONGPASS)
+    if not required and user == b"default":
+        return
+    conn.authenticated = True
+    conn.parser.authenticated = True
+
+
+@command("AUTH [username] password", -2, "noscript loading stale fast no_auth allow_busy",
+         acl="@fast @connection", route=G, group="connection",
+         summary="Authenticate to the server")
+def auth(conn: ClientConnection, argv: list[bytes]) -> Any:
+    if len(argv) > 3:
+        raise RedisError(errors.SYNTAX)
+    if len(argv) == 2 and not conn.gateway.config.get("requirepass"):
+        raise RedisError(
+            "ERR AUTH <password> called without any password configured for the default user. "
+            "Are you sure your configuration is correct?"
+        )
+    user, password = (b"default", argv[1]) if len(argv) == 2 else (argv[1], argv[2])
+    _check_password(conn, user, password)
+    return OK
+
+
+def _valid_name(name: bytes) -> None:
+    if any(c < 33 or c > 126 for c in name):
+        raise RedisError("ERR Client names cannot contain spaces, newlines or special characters.")
+
+
+@command("HELLO [protover [AUTH username password] [SETNAME clientname]]", -1,
+         "noscript loading stale fast no_auth sentinel allow_busy", acl="@fast @connection",
+         route=G, group="connection", since="6.0.0", summary="Handshake with Redis")
+def hello(conn: ClientConnection, argv: list[bytes]) -> Any:
+    version = 0
+    if len(argv) >= 2:
+        parsed = string2ll(argv[1])
+        if parsed is None:
+            raise RedisError("ERR Protocol version is not an integer or out of range")
+        if parsed < 2 or parsed > 3:
+            raise RedisError(errors.NOPROTO)
+        version = parsed
+    credentials = name = None
+    i = 2
+    while i < len(argv):
+        more = len(argv) - 1 - i
+        opt = argv[i].upper()
+        if opt == b"AUTH" and more >= 2:
+            credentials = (argv[i + 1], argv[i + 2])
+            i += 3
+        elif opt == b"SETNAME" and more >= 1:
+            name = argv[i + 1]
+            _valid_name(name)
+            i += 2
+        else:
+            raise RedisError(f"ERR Syntax error in HELLO option '{argv[i].decode('latin-1')}'")
+    if credentials:
+        _check_password(conn, *credentials)
+    if not conn.authenticated:
+        raise RedisError(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+            "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+            "select the RESP protocol version at the same time"
+        )
+    if name is not None:
+        conn.name = name
+    if version:
+        conn.resp3 = version == 3
+    return {
+        b"server": b"redis",
+        b"version": b"7.0.15",
+        b"proto": 3 if conn.resp3 else 2,
+        b"id": conn.id,
+        b"mode": b"standalone",
+        b"role": b"master",
+        b"modules": [],
+    }
+
+
+@command("TIME", 1, "loading stale fast", acl="@fast", route=G, group="server", since="2.6.0",
+         summary="Return the current server time")
+def time_(conn: ClientConnection, argv: list[bytes]) -> Any:
+    now = time.time_ns() // 1000
+    return [b"%d" % (now // 1_000_000), b"%d" % (now % 1_000_000)]
+
+
+@command("SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]", -1,
+         "admin noscript loading stale no_multi sentinel allow_busy", acl="@admin @slow @dangerous",
+         route=G, group="server", summary="Synchronously save the dataset to disk and then shut down the server")
+def shutdown(conn: ClientConnection, argv: list[bytes]) -> Any:
+    flags = {a.upper() for a in argv[1:]}
+    if not flags <= {b"NOSAVE", b"SAVE", b"NOW", b"FORCE", b"ABORT"} or (
+        b"NOSAVE" in flags and b"SAVE" in flags
+    ):
+        raise RedisError(errors.SYNTAX)
+    if b"ABORT" in flags:
+        if len(flags) > 1:
+            raise RedisError(errors.SYNTAX)
+        raise RedisError("ERR No shutdown in progress.")
+    conn.gateway.request_shutdown(b"NOSAVE" not in flags)
+    conn.close_after_reply = True
+    return NO_REPLY
+
+
+# --- CLIENT ----------------------------------------------------------------------------
+
+container("client", acl="@slow", group="connection", since="2.4.0",
+          summary="A container for client connection commands")
+
+
+@command("CLIENT ID", 2, "noscript loading stale", acl="@slow @connection", route=G,
+         parent="client", since="5.0.0", summary="Returns the client ID for the current connection")
+def client_id(conn: ClientConnection, argv: list[bytes]) -> Any:
+    return conn.id
+
+
+@command("CLIENT SETNAME connection-name", 3, "noscript loading stale", acl="@slow @connection",
+         route=G, parent="client", since="2.6.9", summary="Set the current connection name")
+def client_setname(conn: ClientConnection, argv: list[bytes]) -> Any:
+    _valid_name(argv[2])
+    conn.name = argv[2]
+    return OK
+
+
+@command("CLIENT GETNAME", 2, "noscript loading stale", acl="@slow @connection", route=G,
+         parent="client", since="2.6.9", summary="Get the current connection name")
+def client_getname(conn: ClientConnection, argv: list[bytes]) -> Any:
+    return conn.name or None
+
+
+@command("CLIENT SETINFO LIB-NAME libname | LIB-VER libver", 4, "noscript loading stale",
+         acl="@slow @connection", route=G, parent="client", since="7.2.0",
+         summary="Set client or connection specific info")
+def client_setinfo(conn: ClientConnection, argv: list[bytes]) -> Any:
+    attr, value = argv[2].upper(), argv[3]
+    if attr not in (b"LIB-NAME", b"LIB-VER"):
+        raise RedisError(f"ERR Unrecognized option '{argv[2].decode('latin-1')}'")
+    if any(c < 33 or c > 126 for c in value):
+        raise RedisError(f"ERR {attr.decode()} cannot contain spaces, newlines or special characters.")
+    if attr == b"LIB-NAME":
+        conn.lib_name = value
+    else:
+        conn.lib_ver = value
+    return OK
+
+
+def client_line(conn: ClientConnection, me: ClientConnection) -> bytes:
+    now = time.time()
+    qbuf = conn.parser.buffered
+    fields = [
+        f"id={conn.id}", f"addr={conn.addr}", f"laddr={conn.laddr}", "fd=8",
+        f"name={conn.name.decode('latin-1')}", f"age={int(now - conn.created)}",
+        f"idle={int(now - conn.last_interaction)}", "flags=N", f"db={conn.db}", "sub=0",
+        "psub=0", "ssub=0", "multi=-1", f"qbuf={qbuf}", f"qbuf-free={max(20474 - qbuf, 0)}",
+        "argv-mem=0", "multi-mem=0", "rbs=1024", "rbp=0", "obl=0", f"oll={len(conn.replies)}",
+        "omem=0", "tot-mem=22426", "events=r",
+        f"cmd={(b'client|list' if conn is me else conn.last_command).decode('latin-1')}",
+        f"user={conn.user.decode('latin-1')}", "redir=-1", f"resp={3 if conn.resp3 else 2}",
+        f"lib-name={conn.lib_name.decode('latin-1')}", f"lib-ver={conn.lib_ver.decode('latin-1')}",
+    ]
+    return " ".join(fields).encode()
+
+
+@command("CLIENT INFO", 2, "noscript loading stale", acl="@slow @connection", route=G,
+         parent="client", since="6.2.0", summary="Returns information about the current client connection.")
+def client_info(conn: ClientConnection, argv: list[bytes]) -> Any:
+    return Verbatim(client_line(conn, conn) + b"\n")
+
+
+@command("CLIENT LIST [TYPE NORMAL | MASTER | REPLICA | PUBSUB] [ID client-id [client-id ...]]",
+         -2, "admin noscript loading stale", acl="@admin @slow @dangerous @connection", route=G,
+         parent="client", since="2.4.0", summary="Get the list of client connections")
+def client_list(conn: ClientConnection, argv: list[bytes]) -> Any:
+    clients = list(conn.gateway.clients.values())
+    if len(argv) > 2:
+        opt = argv[2].upper()
+        if opt == b"TYPE" and len(argv) == 4:
+            kind = argv[3].lower()
+            if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
+                raise RedisError(f"ERR Unknown client type '{argv[3].decode('latin-1')}'")
+            clients = clients if kind == b"normal" else []
+        elif opt == b"ID" and len(argv) >= 4:
+            ids = set()
+            for raw in argv[3:]:
+                value = string2ll(raw)
+                if value is None or value <= 0:
+                    raise RedisError("ERR Invalid client ID")
+                ids.add(value)
+            clients = [c for c in clients if c.id in ids]
+        else:
+            raise RedisError(errors.SYNTAX)
+    return Verbatim(b"".join(client_line(c, conn) + b"\n" for c in clients))
+
+
+@command("CLIENT KILL ip:port | [ID client-id] [TYPE type] [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME yes/no]",
+         -3, "admin noscript loading stale", acl="@admin @slow @dangerous @connection", route=G,
+         parent="client", since="2.4.0", summary="Kill the connection of a client")
+def client_kill(conn: ClientConnection, argv: list[bytes]) -> Any:
+    clients = list(conn.gateway.clients.values())
+    if len(argv) == 3:
+        target = argv[2].decode("latin-1")
+        victims = [c for c in clients if c.addr == target]
+        if not victims:
+            raise RedisError("ERR No such client")
+        _kill(victims, conn)
+        return OK
+    if len(argv) % 2:
+        raise RedisError(errors.SYNTAX)
+    skipme = True
+    chosen = clients
+    for i in range(2, len(argv), 2):
+        opt, value = argv[i].upper(), argv[i + 1]
+        text = value.decode("latin-1")
+        if opt == b"ID":
+            wanted = string2ll(value)
+            if wanted is None or wanted <= 0:
+                raise RedisError("ERR client-id should be greater than 0")
+            chosen = [c for c in chosen if c.id == wanted]
+        elif opt == b"ADDR":
+            chosen = [c for c in chosen if c.addr == text]
+        elif opt == b"LADDR":
+            chosen = [c for c in chosen if c.laddr == text]
+        elif opt == b"USER":
+            chosen = [c for c in chosen if c.user == value]
+        elif opt == b"TYPE":
+            kind = value.lower()
+            if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
+                raise RedisError(f"ERR Unknown client type '{text}'")
+            chosen = chosen if kind == b"normal" else []
+        elif opt == b"SKIPME":
+            if value.lower() not in (b"yes", b"no"):
+                raise RedisError(errors.SYNTAX)
+            skipme = value.lower() == b"yes"
+        else:
+            raise RedisError(errors.SYNTAX)
+    if skipme:
+        chosen = [c for c in chosen if c is not conn]
+    _kill(chosen, conn)
+    return len(chosen)
+
+
+def _kill(victims: list[ClientConnection], me: ClientConnection) -> None:
+    for victim in victims:
+        if victim is me:
+            me.close_after_reply = True
+        else:
+            victim.close()
+
+
+@command("CLIENT NO-EVICT ON | OFF", 3, "admin noscript loading stale",
+         acl="@admin @slow @dangerous @connection", route=G, parent="client", since="7.0.0",
+         summary="Set client eviction mode for the current connection")
+def client_no_evict(conn: ClientConnection, argv: list[bytes]) -> Any:
+    if argv[2].upper() not in (b"ON", b"OFF"):
+        raise RedisError(errors.SYNTAX)
+    return OK
+
+
+# --- CONFIG ----------------------------------------------------------------------------
+
+container("config", acl="@slow", group="server", since="2.0.0",
+          summary="A container for server configuration commands")
+
+
+@command("CONFIG GET parameter [parameter ...]", -3, "admin noscript loading stale",
+         acl="@admin @slow @dangerous", route=G, parent="config", since="2.0.0",
+         summary="Get the values of configuration parameters")
+def config_get(conn: ClientConnection, argv: list[bytes]) -> Any:
+    pairs = conn.gateway.config.match([a.decode("latin-1") for a in argv[2:]])
+    return {name.encode(): value.encode("latin-1") for name, value in pairs}
+
+
+@command("CONFIG SET parameter value [parameter value ...]", -4,
+         "admin noscript loading stale", acl="@admin @slow @dangerous", route=G, parent="config",
+         since="2.0.0", summary="Set configuration parameters to the given values")
+def config_set(conn: ClientConnection, argv: list[bytes]) -> Any:
+    from server.config import ConfigError
+
+    if len(argv) % 2:
+        raise errors.wrong_arity("config|set")
+    pairs = [(argv[i].decode("latin-1"), argv[i + 1].decode("latin-1"))
+             for i in range(2, len(argv), 2)]
+    try:
+        changed = conn.gateway.config.set(pairs)
+    except ConfigError as exc:
+        raise RedisError(str(exc)) from None
+    return conn.gateway.apply_config(changed)
+
+
+@command("CONFIG RESETSTAT", 2, "admin noscript loading stale", acl="@admin @slow @dangerous",
+         route=G, parent="config", since="2.0.0", summary="Reset the stats returned by INFO")
+def config_resetstat(conn: ClientConnection, argv: list[bytes]) -> Any:
+    conn.gateway.reset_stats()
+    return OK
+
+
+# --- FUNCTION (no libraries can be loaded yet, so these answers are complete) ---------
+
+container("function", acl="@slow", group="scripting", since="7.0.0",
+          summary="A container for function commands")
+
+
+@command("FUNCTION FLUSH [ASYNC | SYNC]", -2, "write noscript", acl="@write @slow @scripting",
+         route=G, parent="function", since="7.0.0", summary="Deleting all functions")
+def function_flush(conn: ClientConnection, argv: list[bytes]) -> Any:
+    if len(argv) > 3 or (len(argv) == 3 and argv[2].upper() not in (b"ASYNC", b"SYNC")):
+        raise RedisError("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
+    return OK
+
+
+@command("FUNCTION LIST [LIBRARYNAME library-name-pattern] [WITHCODE]", -2, "noscript",
+         acl="@slow @scripting", route=G, parent="function", since="7.0.0",
+         summary="List information about all the functions")
+def function_list(conn: ClientConnection, argv: list[bytes]) -> Any:
+    return []
+
+
+# --- SCAN ------------------------------------------------------------------------------
+
+SHARD_BITS = 10
+
+
+@command("SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]", -2, "readonly",
+         acl="@keyspace @read @slow", route=G, since="2.8.0",
+         summary="Incrementally iterate the keys space")
+def scan(conn: ClientConnection, argv: list[bytes]) -> Any:
+    cursor = _parse_cursor(argv[1])
+    pattern, count, kind = b"*", 10, b""
+    i = 2
+    while i < len(argv):
+        opt = argv[i].upper()
+        if i + 1 >= len(argv):
+            raise RedisError(errors.SYNTAX)
+        if opt == b"COUNT":
+            count = string2ll(argv[i + 1]) or 0
+            if string2ll(argv[i + 1]) is None:
+                raise RedisError(errors.NOT_INTEGER)
+            if count < 1:
+                raise RedisError(errors.SYNTAX)
+        elif opt == b"MATCH":
+            pattern = argv[i + 1]
+        elif opt == b"TYPE":
+            kind = argv[i + 1]
+        else:
+            raise RedisError(errors.SYNTAX)
+        i += 2
+    return _scan_step(conn, cursor, count, pattern, kind)
+
+
+def _parse_cursor(raw: bytes) -> int:
+    if not raw.isdigit() or int(raw) >= 2**64:
+        raise RedisError(errors.INVALID_CURSOR)
+    return int(raw)
+
+
+async def _scan_step(conn: ClientConnection, cursor: int, count: int, pattern: bytes,
+                     kind: bytes) -> Any:
+    links = conn.gateway.links
+    shard = cursor & ((1 << SHARD_BITS) - 1)
+    inner = cursor >> SHARD_BITS
+    if shard >= len(links.links):
+        return [b"0", []]
+    reply = await links.request(
+        links.links[shard], cross._meta(conn),
+        [b"__scan", b"%d" % inner, b"%d" % count, pattern, kind],
+    )
+    if isinstance(reply, RedisError):
+        raise reply
+    next_inner, keys = reply
+    if next_inner:
+        following = (next_inner << SHARD_BITS) | shard
+    elif shard + 1 < len(links.links):
+        following = shard + 1
+    else:
+        following = 0
+    return [b"%d" % following, keys]
+
+
+def _terminate_self() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)

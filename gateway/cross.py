@@ -1,0 +1,293 @@
+"""Plans for commands whose keys live on several shards, and for whole-keyspace fan-outs.
+
+Each strategy is a coroutine that sends structured sub-commands to the shards involved and
+combines their answers into the reply Redis would give.  They are not yet atomic across
+shards (another client can observe a half-applied MSET); the cross-shard issue adds intents
+around exactly these plans.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from gateway.links import ShardLink, key_slot
+from shard import errors, wire
+from shard.errors import RedisError
+from shard.reply import NULL_ARRAY, OK, Simple
+
+if TYPE_CHECKING:
+    from gateway.connection import ClientConnection
+    from gateway.server import Gateway
+    from shard.table import CommandSpec
+
+NO_REPLY = object()
+
+
+def _meta(conn: ClientConnection, db: int | None = None) -> int:
+    return wire.meta(conn.db if db is None else db, conn.resp3, structured=True)
+
+
+def _raise_first_error(values: list[Any]) -> None:
+    for value in values:
+        if isinstance(value, RedisError):
+            raise value
+
+
+def group_positions(gw: Gateway, argv: list[bytes], positions: list[int]) -> dict[int, list[int]]:
+    """Argument positions per shard index, keeping their order."""
+    owner = gw.links.slot_owner
+    groups: dict[int, list[int]] = {}
+    for pos in positions:
+        groups.setdefault(owner[key_slot(argv[pos])], []).append(pos)
+    return groups
+
+
+async def _per_shard(gw: Gateway, conn: ClientConnection, name: bytes,
+                     parts: dict[int, list[bytes]]) -> dict[int, Any]:
+    links = gw.links
+    futures = {
+        index: links.request(links.links[index], _meta(conn), [name, *args])
+        for index, args in parts.items()
+    }
+    return {index: await future for index, future in futures.items()}
+
+
+async def split_sum(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+                    positions: list[int]) -> Any:
+    """DEL, UNLINK, EXISTS, TOUCH: each shard counts its own keys."""
+    groups = group_positions(gw, argv, positions)
+    parts = {i: [argv[p] for p in pos] for i, pos in groups.items()}
+    results = await _per_shard(gw, conn, spec.fullname.encode(), parts)
+    _raise_first_error(list(results.values()))
+    return sum(results.values())
+
+
+async def split_mget(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+                     positions: list[int]) -> Any:
+    groups = group_positions(gw, argv, positions)
+    parts = {i: [argv[p] for p in pos] for i, pos in groups.items()}
+    results = await _per_shard(gw, conn, b"mget", parts)
+    _raise_first_error(list(results.values()))
+    out: list[Any] = [None] * (len(argv) - 1)
+    for index, pos_list in groups.items():
+        for pos, value in zip(pos_list, results[index], strict=True):
+            out[pos - 1] = value
+    return out
+
+
+def _pairs_by_shard(gw: Gateway, argv: list[bytes]) -> dict[int, list[bytes]]:
+    if len(argv) % 2 == 0:
+        raise errors.wrong_arity(argv[0].lower().decode("latin-1"))
+    owner = gw.links.slot_owner
+    parts: dict[int, list[bytes]] = {}
+    for i in range(1, len(argv), 2):
+        parts.setdefault(owner[key_slot(argv[i])], []).extend((argv[i], argv[i + 1]))
+    return parts
+
+
+async def split_mset(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+                     positions: list[int]) -> Any:
+    results = await _per_shard(gw, conn, b"mset", _pairs_by_shard(gw, argv))
+    _raise_first_error(list(results.values()))
+    return OK
+
+
+async def split_msetnx(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+                       positions: list[int]) -> Any:
+    parts = _pairs_by_shard(gw, argv)
+    existing = await _per_shard(gw, conn, b"exists", {i: a[0::2] for i, a in parts.items()})
+    _raise_first_error(list(existing.values()))
+    if sum(existing.values()):
+        return 0
+    results = await _per_shard(gw, conn, b"mset", parts)
+    _raise_first_error(list(results.values()))
+    return 1
+
+
+def _link(gw: Gateway, key: bytes) -> ShardLink:
+    return gw.links.shard_of(key)
+
+
+async def _call(gw: Gateway, conn: ClientConnection, key: bytes, argv: list[bytes],
+                db: int | None = None) -> Any:
+    value = await gw.links.request(_link(gw, key), _meta(conn, db), argv)
+    if isinstance(value, RedisError):
+        raise value
+    return value
+
+
+async def move_key(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+                   positions: list[int]) -> Any:
+    """RENAME / RENAMENX between shards: export, import on the destination, delete."""
+    src, dst = argv[1], argv[2]
+    nx = spec.name == "renamenx"
+    exported = await _call(gw, conn, src, [b"__export", src])
+    if exported is None:
+        raise RedisError(errors.NO_SUCH_KEY)
+    kind, payload, when = exported
+    mode = b"NX" if nx else b"REPLACE"
+    stored = await _call(gw, conn, dst, [b"__import", dst, kind, payload, b"%d" % when, mode,
+                                         b"%d" % conn.db])
+    if not stored:
+        return 0
+    await _call(gw, conn, src, [b"del", src])
+    return 1 if nx else OK
+
+
+async def copy_key(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+                   positions: list[int]) -> Any:
+    from shard.numbers import string2ll
+
+    src, dst = argv[1], argv[2]
+    dbid, replace = conn.db, False
+    i = 3
+    while i < len(argv):
+        opt = argv[i].upper()
+        if opt == b"REPLACE":
+            replace = True
+        elif opt == b"DB" and i + 1 < len(argv):
+            parsed = string2ll(argv[i + 1])
+            if parsed is None:
+                raise RedisError(errors.NOT_INTEGER)
+            if not 0 <= parsed < gw.databases:
+                raise RedisError(errors.DB_INDEX)
+            dbid = parsed
+            i += 1
+        else:
+            raise RedisError(errors.SYNTAX)
+        i += 1
+    exported = await _call(gw, conn, src, [b"__export", src])
+    if exported is None:
+        return 0
+    kind, payload, when = exported
+    mode = b"REPLACE" if replace else b"NX"
+    return await _call(gw, conn, dst, [b"__import", dst, kind, payload, b"%d" % when, mode,
+                                       b"%d" % dbid])
+
+
+async def lcs_keys(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+                   positions: list[int]) -> Any:
+    from shard.lcs import lcs_compute
+    from shard.values import decode_value
+
+    values = []
+    for key in (argv[1], argv[2]):
+        exported = await _call(gw, conn, key, [b"__export", key])
+        values.append(None if exported is None else decode_value(exported[0], exported[1]))
+    if any(v is not None and type(v) is not bytes for v in values):
+        raise RedisError("ERR The specified keys must contain string values")
+    return lcs_compute(values[0] or b"", values[1] or b"", argv[3:],
+                       gw.config.value("proto-max-bulk-len"))
+
+
+class Scratch:
+    """A private, process-local keyspace in which a multi-key command runs on copies of its
+    keys when they live on different shards.
+
+    ``pull -> run -> push``: every key of the command is exported from its shard, the command
+    runs here exactly as a shard would run it (same handlers), and each key whose value or
+    TTL changed is written back (or deleted) on its owner.  Any command of the table works
+    this way without a cross-shard version of its own (SMOVE, LMOVE, SINTERSTORE, ZUNIONSTORE
+    ...).  Under the intents of the cross-shard issue the same three steps become atomic.
+    """
+
+    def __init__(self, gw: Gateway) -> None:
+        from shard.actor import ShardExecutor
+
+        settings = {"databases": gw.databases}
+        settings.update({k: gw.config.value(k) for k in _SCRATCH_SETTINGS})
+        self.executor = ShardExecutor(-1, settings)
+
+    async def run(self, gw: Gateway, conn: ClientConnection, spec: CommandSpec,
+                  argv: list[bytes], positions: list[int]) -> Any:
+        from shard.values import decode_value, encode_value
+
+        keys = list(dict.fromkeys(argv[p] for p in positions))
+        futures = [gw.links.request(_link(gw, k), _meta(conn), [b"__export", k]) for k in keys]
+        before = dict(zip(keys, [await f for f in futures], strict=True))
+        _raise_first_error(list(before.values()))
+        ks = self.executor.ks
+        db = ks.dbs[conn.db]
+        ks.flush(db)
+        ks.tick()
+        for key, exported in before.items():
+            if exported is not None:
+                kind, payload, when = exported
+                ks.set(db, key, decode_value(kind, payload))
+                if when >= 0:
+                    ks.set_expire(db, key, when)
+        value = self.executor.execute(wire.meta(conn.db, conn.resp3, structured=True),
+                                      [spec.fullname.encode(), *argv[1:]])
+        writes = []
+        for key, old in before.items():
+            current = ks.get(db, key)
+            if current is None:
+                if old is not None:
+                    writes.append(_call(gw, conn, key, [b"del", key]))
+                continue
+            kind, payload = encode_value(current)
+            when = db.expires.get(key, -1)
+            if old is None or old[0] != kind or old[1] != payload or old[2] != when:
+                writes.append(_call(gw, conn, key, [b"__import", key, kind, payload,
+                                                    b"%d" % when, b"REPLACE", b"%d" % conn.db]))
+        # Loading, running and diffing happen without an await, so runs of several clients
+        # never see each other's keys in the shared scratch keyspace.
+        ks.flush(db)
+        for write in writes:
+            await write
+        return value
+
+
+_SCRATCH_SETTINGS = ("proto-max-bulk-len", "list-max-listpack-size", "hash-max-listpack-entries",
+                     "hash-max-listpack-value", "set-max-intset-entries",
+                     "zset-max-listpack-entries", "zset-max-listpack-value")
+
+
+async def via_scratch(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+                      positions: list[int]) -> Any:
+    return await gw.scratch.run(gw, conn, spec, argv, positions)
+
+
+Strategy = Callable[..., Awaitable[Any]]
+STRATEGIES: dict[str, Strategy] = {
+    "sum": split_sum,
+    "mget": split_mget,
+    "mset": split_mset,
+    "msetnx": split_msetnx,
+    "rename": move_key,
+    "renamenx": move_key,
+    "copy": copy_key,
+    "lcs": lcs_keys,
+}
+
+
+# --- fan-outs to every shard -----------------------------------------------------------
+
+async def all_shards(gw: Gateway, conn: ClientConnection, argv: list[bytes],
+                     db: int | None = None) -> list[Any]:
+    links = gw.links
+    meta = _meta(conn, db)
+    futures = [links.request(link, meta, argv) for link in links.links]
+    return list(await asyncio.gather(*futures))
+
+
+async def fanout(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> Any:
+    results = await all_shards(gw, conn, [spec.fullname.encode(), *argv[1:]])
+    _raise_first_error(results)
+    how = spec.cross
+    if how == "sum":
+        return sum(results)
+    if how == "concat":
+        return [key for part in results for key in part]
+    if how == "randomkey":
+        sizes = [size for size, key in results if key is not None]
+        keys = [key for size, key in results if key is not None]
+        return random.choices(keys, weights=sizes)[0] if keys else None
+    first = results[0]
+    return Simple(first) if isinstance(first, bytes) and first == b"OK" else first
+
+
+__all__ = ["NO_REPLY", "NULL_ARRAY", "STRATEGIES", "fanout", "all_shards"]

@@ -1,0 +1,326 @@
+"""INFO and COMMAND, generated from live counters and from the command table."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+from typing import TYPE_CHECKING, Any
+
+from gateway import cross
+from shard import errors
+from shard.errors import RedisError
+from shard.glob import stringmatch
+from shard.reply import Verbatim
+from shard.table import GATEWAY, TABLE, CommandSpec, command, container
+
+if TYPE_CHECKING:
+    from gateway.connection import ClientConnection
+    from gateway.server import Gateway
+
+G = GATEWAY
+DEFAULT_SECTIONS = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu",
+                    "modules", "errorstats", "cluster", "keyspace"]
+ALL_EXTRA = ["commandstats", "latencystats"]
+
+
+@command("INFO [section [section ...]]", -1, "loading stale sentinel", acl="@slow @dangerous",
+         route=G, group="server", summary="Get information and statistics about the server")
+def info(conn: ClientConnection, argv: list[bytes]) -> Any:
+    wanted = [a.decode("latin-1").lower() for a in argv[1:]] or ["default"]
+    sections: list[str] = []
+    for name in wanted:
+        if name == "default":
+            sections += DEFAULT_SECTIONS
+        elif name in ("all", "everything"):
+            sections += DEFAULT_SECTIONS + ALL_EXTRA
+        else:
+            sections.append(name)
+    return _info_text(conn, list(dict.fromkeys(sections)))
+
+
+async def _info_text(conn: ClientConnection, sections: list[str]) -> Any:
+    gw = conn.gateway
+    parts = await cross.all_shards(gw, conn, [b"__info"])
+    shards = [p for p in parts if isinstance(p, dict)]
+    blocks = []
+    for name in sections:
+        build = _SECTIONS.get(name)
+        if build is not None:
+            fields = build(gw, shards)
+            body = "".join(f"{k}:{v}\r\n" for k, v in fields)
+            blocks.append(f"# {name.capitalize() if name != 'cpu' else 'CPU'}\r\n{body}")
+    text = "\r\n".join(blocks).encode()
+    return Verbatim(text)
+
+
+def _server(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
+    uptime = int(time.time() - gw.started)
+    return [
+        ("redis_version", "7.0.15"), ("redis_git_sha1", "00000000"), ("redis_git_dirty", 0),
+        ("redis_build_id", "atoll"), ("redis_mode", "standalone"),
+        ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
+        ("arch_bits", 64), ("monotonic_clock", "POSIX clock_gettime"),
+        ("multiplexing_api", "epoll"), ("atomicvar_api", "c11-builtin"),
+        ("gcc_version", "0.0.0"), ("process_id", os.getppid()),
+        ("process_supervised", "no"), ("run_id", gw.run_id), ("tcp_port", gw.port),
+        ("server_time_usec", time.time_ns() // 1000), ("uptime_in_seconds", uptime),
+        ("uptime_in_days", uptime // 86400), ("hz", gw.config.value("hz")),
+        ("configured_hz", gw.config.value("hz")), ("lru_clock", int(time.time()) & 0xFFFFFF),
+        ("executable", gw.executable), ("config_file", gw.config.config_file or ""),
+        ("io_threads_active", 0), ("atoll_version", "0.1.0"), ("atoll_shards", len(gw.links.links)),
+        ("atoll_gateways", gw.config.value("gateways")),
+    ]
+
+
+def _clients(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
+    return [
+        ("connected_clients", len(gw.clients)), ("cluster_connections", 0),
+        ("maxclients", gw.config.value("maxclients")), ("client_recent_max_input_buffer", 0),
+        ("client_recent_max_output_buffer", 0), ("blocked_clients", 0),
+        ("tracking_clients", 0), ("clients_in_timeout_table", 0),
+    ]
+
+
+def _human(size: int) -> str:
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.2f}{unit}"
+    return f"{size}B"
+
+
+def _memory(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
+    used = sum(int(s[b"used_memory"]) for s in shards) + _rss()
+    maxmemory = gw.config.value("maxmemory")
+    return [
+        ("used_memory", used), ("used_memory_human", _human(used)), ("used_memory_rss", used),
+        ("used_memory_rss_human", _human(used)), ("used_memory_peak", used),
+        ("used_memory_peak_human", _human(used)), ("maxmemory", maxmemory),
+        ("maxmemory_human", _human(maxmemory)),
+        ("maxmemory_policy", gw.config.get("maxmemory-policy")),
+        ("mem_fragmentation_ratio", "1.00"), ("mem_allocator", "libc"),
+        ("lazyfree_pending_objects", 0),
+    ]
+
+
+def _rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _persistence(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
+    dirty = sum(int(s[b"dirty"]) for s in shards)
+    return [
+        ("loading", 0), ("async_loading", 0), ("rdb_changes_since_last_save", dirty),
+        ("rdb_bgsave_in_progress", 0), ("rdb_last_save_time", int(gw.started)),
+        ("rdb_last_bgsave_status", "ok"), ("aof_enabled", 0), ("aof_rewrite_in_progress", 0),
+        ("aof_rewrite_scheduled", 0), ("aof_last_write_status", "ok"),
+    ]
+
+
+def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
+    return [
+        ("total_connections_received", gw.stats["connections"]),
+        ("total_commands_processed", gw.router.commands_processed),
+        ("instantaneous_ops_per_sec", 0),
+        ("rejected_connections", gw.stats["rejected"]),
+        ("expired_keys", sum(int(s[b"expired_keys"]) for s in shards)),
+        ("evicted_keys", 0),
+        ("keyspace_hits", sum(int(s[b"keyspace_hits"]) for s in shards)),
+        ("keyspace_misses", sum(int(s[b"keyspace_misses"]) for s in shards)),
+        ("pubsub_channels", 0), ("pubsub_patterns", 0),
+        ("total_error_replies", gw.stats["errors"]),
+        ("total_reads_processed", gw.stats["reads"]),
+    ]
+
+
+def _replication(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
+    return [("role", "master"), ("connected_slaves", 0), ("master_failover_state", "no-failover"),
+            ("master_replid", gw.run_id), ("master_repl_offset", 0)]
+
+
+def _cpu(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return [("used_cpu_sys", f"{usage.ru_stime:.6f}"), ("used_cpu_user", f"{usage.ru_utime:.6f}")]
+
+
+def _keyspace(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
+    totals: dict[int, list[int]] = {}
+    for part in shards:
+        for db, keys, expires, avg_ttl in part[b"keyspace"]:
+            entry = totals.setdefault(db, [0, 0, 0, 0])
+            entry[0] += keys
+            entry[1] += expires
+            entry[2] += avg_ttl * expires
+            entry[3] += 1
+    lines = []
+    for db in sorted(totals):
+        keys, expires, ttl_sum, _ = totals[db]
+        avg = ttl_sum // expires if expires else 0
+        lines.append((f"db{db}", f"keys={keys},expires={expires},avg_ttl={avg}"))
+    return lines
+
+
+def _empty(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
+    return []
+
+
+def _cluster(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
+    return [("cluster_enabled", 0)]
+
+
+_SECTIONS = {
+    "server": _server, "clients": _clients, "memory": _memory, "persistence": _persistence,
+    "stats": _stats, "replication": _replication, "cpu": _cpu, "modules": _empty,
+    "errorstats": _empty, "cluster": _cluster, "keyspace": _keyspace, "commandstats": _empty,
+    "latencystats": _empty,
+}
+
+
+# --- COMMAND ---------------------------------------------------------------------------
+
+container("command", acl="@slow @connection", group="server", since="2.8.13",
+          summary="Get array of Redis command details")
+
+
+def _visible(spec: CommandSpec) -> bool:
+    return spec.route != "internal"
+
+
+def _key_specs(spec: CommandSpec) -> list[Any]:
+    if spec.first_key <= 0:
+        return []
+    access = [b"RW", b"update"] if spec.is_write() else [b"RO", b"access"]
+    last = spec.last_key - spec.first_key if spec.last_key >= 0 else spec.last_key
+    return [{
+        b"flags": access,
+        b"begin_search": {b"type": b"index", b"spec": {b"index": spec.first_key}},
+        b"find_keys": {b"type": b"range",
+                       b"spec": {b"lastkey": last, b"keystep": spec.step, b"limit": 0}},
+    }]
+
+
+def command_entry(spec: CommandSpec) -> list[Any]:
+    flags = [f.encode() for f in spec.flags]
+    if spec.keys_fn is not None:
+        flags.append(b"movablekeys")
+    from shard.reply import SetReply
+
+    return [
+        spec.fullname.encode(), spec.arity, SetReply(flags), spec.first_key, spec.last_key,
+        spec.step, SetReply([a.encode() for a in spec.acl]), [], _key_specs(spec),
+        [command_entry(sub) for sub in spec.subcommands.values()],
+    ]
+
+
+def _all_specs() -> list[CommandSpec]:
+    return [spec for spec in TABLE.values() if _visible(spec)]
+
+
+@command("COMMAND", -1, "loading stale", acl="@slow @connection", route=G, group="server",
+         since="2.8.13", summary="Get array of Redis command details")
+def command_(conn: ClientConnection, argv: list[bytes]) -> Any:
+    return [command_entry(spec) for spec in _all_specs()]
+
+
+def _find(name: bytes) -> CommandSpec | None:
+    text = name.lower().decode("latin-1")
+    if "|" in text:
+        parent, _, sub = text.partition("|")
+        spec = TABLE.get(parent)
+        return spec.subcommands.get(sub) if spec else None
+    spec = TABLE.get(text)
+    return spec if spec is not None and _visible(spec) else None
+
+
+@command("COMMAND COUNT", 2, "loading stale", acl="@slow @connection", route=G, parent="command",
+         since="2.8.13", summary="Get total number of Redis commands")
+def command_count(conn: ClientConnection, argv: list[bytes]) -> Any:
+    return len(_all_specs())
+
+
+@command("COMMAND INFO [command-name [command-name ...]]", -2, "loading stale",
+         acl="@slow @connection", route=G, parent="command", since="2.8.13",
+         summary="Get array of specific Redis command details, or all when no argument is given")
+def command_info(conn: ClientConnection, argv: list[bytes]) -> Any:
+    if len(argv) == 2:
+        return command_(conn, argv)
+    out = []
+    for name in argv[2:]:
+        spec = _find(name)
+        out.append(None if spec is None else command_entry(spec))
+    from shard.reply import NULL_ARRAY
+
+    return [NULL_ARRAY if item is None else item for item in out]
+
+
+def _docs(spec: CommandSpec) -> dict[bytes, Any]:
+    doc: dict[bytes, Any] = {
+        b"summary": spec.summary.encode(),
+        b"since": spec.since.encode(),
+        b"group": spec.group.encode(),
+    }
+    if spec.syntax:
+        doc[b"syntax"] = spec.syntax.encode()
+    if spec.subcommands:
+        doc[b"subcommands"] = {s.fullname.encode(): _docs(s) for s in spec.subcommands.values()}
+    return doc
+
+
+@command("COMMAND DOCS [command-name [command-name ...]]", -2, "loading stale",
+         acl="@slow @connection", route=G, parent="command", since="7.0.0",
+         summary="Get array of specific Redis command documentation")
+def command_docs(conn: ClientConnection, argv: list[bytes]) -> Any:
+    specs = _all_specs() if len(argv) == 2 else [s for s in map(_find, argv[2:]) if s]
+    return {spec.fullname.encode(): _docs(spec) for spec in specs}
+
+
+@command("COMMAND LIST [FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern]", -2,
+         "loading stale", acl="@slow @connection", route=G, parent="command", since="7.0.0",
+         summary="Get an array of Redis command names")
+def command_list(conn: ClientConnection, argv: list[bytes]) -> Any:
+    names: list[tuple[CommandSpec, bytes]] = []
+    for spec in _all_specs():
+        names.append((spec, spec.fullname.encode()))
+        names += [(sub, sub.fullname.encode()) for sub in spec.subcommands.values()]
+    if len(argv) == 2:
+        return [n for _, n in names]
+    if len(argv) != 5 or argv[2].upper() != b"FILTERBY":
+        raise RedisError(errors.SYNTAX)
+    kind, value = argv[3].upper(), argv[4]
+    if kind == b"MODULE":
+        return []
+    if kind == b"ACLCAT":
+        cat = "@" + value.decode("latin-1").lower()
+        return [n for s, n in names if cat in s.acl]
+    if kind == b"PATTERN":
+        return [n for _, n in names if stringmatch(value, n, nocase=True)]
+    raise RedisError(errors.SYNTAX)
+
+
+@command("COMMAND GETKEYS command [arg [arg ...]]", -3, "loading stale",
+         acl="@slow @connection", route=G, parent="command", since="2.8.13",
+         summary="Extract keys given a full Redis command")
+def command_getkeys(conn: ClientConnection, argv: list[bytes]) -> Any:
+    target = argv[2:]
+    spec = _find(target[0])
+    if spec is not None and spec.subcommands and len(target) > 1:
+        spec = spec.subcommands.get(target[1].lower().decode("latin-1"), spec)
+    if spec is None:
+        raise RedisError("ERR Invalid command specified")
+    if not spec.arity_ok(len(target)):
+        raise RedisError("ERR Invalid number of arguments specified for command")
+    positions = spec.key_positions(target)
+    if not positions:
+        raise RedisError("ERR The command has no key arguments")
+    return [target[p] for p in positions]
+
+
+@command("COMMAND GETKEYSANDFLAGS command [arg [arg ...]]", -3, "loading stale",
+         acl="@slow @connection", route=G, parent="command", since="7.0.0",
+         summary="Extract keys and access flags given a full Redis command")
+def command_getkeysandflags(conn: ClientConnection, argv: list[bytes]) -> Any:
+    keys = command_getkeys(conn, argv)
+    spec = _find(argv[2])
+    flags = [b"RW", b"update"] if spec is not None and spec.is_write() else [b"RO", b"access"]
+    return [[key, flags] for key in keys]

@@ -1,0 +1,172 @@
+"""ZeroMQ links from a gateway to the shard actors, with per-tick batching.
+
+Each shard gets one DEALER socket.  Commands for a shard are appended to its outgoing batch;
+once per event-loop tick (``loop.call_soon``) every non-empty batch leaves as one message.
+Each batch carries a number and its reply echoes it; the batch's waiters (a ``Slot`` in a
+connection's reply queue, or a callback for replies the gateway combines itself) are kept
+under that number.  When a shard dies, the batches it never answered are failed at once, and
+a late reply for a failed batch is dropped, so a reply can never reach the wrong client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from shard import wire
+
+NSLOTS = 16384
+_crc16 = binascii.crc_hqx  # CRC16-CCITT (XMODEM), the one Redis Cluster uses
+
+
+def key_slot(key: bytes) -> int:
+    """The hash slot of a key, honouring ``{hash tags}``."""
+    start = key.find(b"{")
+    if start >= 0:
+        end = key.find(b"}", start + 1)
+        if end > start + 1:
+            key = key[start + 1 : end]
+    return _crc16(key, 0) & (NSLOTS - 1)
+
+
+class Slot:
+    """A reply placeholder in a connection's queue, filled when its shard answers."""
+
+    __slots__ = ("conn", "value")
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.value: bytes | None = None
+
+
+class ShardLink:
+    __slots__ = ("index", "sock", "outgoing", "waiters", "endpoint", "inflight", "monitor")
+
+    def __init__(self, index: int, endpoint: str, context: zmq.Context) -> None:
+        self.index = index
+        self.endpoint = endpoint
+        self.sock = context.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.SNDHWM, 0)
+        self.sock.setsockopt(zmq.RCVHWM, 0)
+        self.sock.connect(endpoint)
+        self.outgoing: list[Any] = []
+        self.waiters: list[Any] = []
+        self.inflight: dict[int, list[Any]] = {}
+        self.monitor = self.sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+
+
+class ShardLinks:
+    """All links of one gateway and the slot -> shard map."""
+
+    def __init__(self, endpoints: list[str], loop: asyncio.AbstractEventLoop) -> None:
+        self.context = zmq.Context()
+        self.loop = loop
+        self.links = [ShardLink(i, ep, self.context) for i, ep in enumerate(endpoints)]
+        n = len(self.links)
+        # Contiguous slot ranges per shard, like a fresh Redis Cluster.
+        self.slot_owner = [min(slot * n // NSLOTS, n - 1) for slot in range(NSLOTS)]
+        self.flush_scheduled = False
+        self.batch_id = 0
+        self.on_replies_done: Callable[[], None] = lambda: None
+        self.shard_down_error: tuple[bytes, Any] = (b"-ERR shard unavailable\r\n", None)
+        for link in self.links:
+            loop.add_reader(link.sock.getsockopt(zmq.FD), self._readable, link)
+            loop.add_reader(link.monitor.getsockopt(zmq.FD), self._monitor_event, link)
+
+    def shard_of(self, key: bytes) -> ShardLink:
+        return self.links[self.slot_owner[key_slot(key)]]
+
+    def send(self, link: ShardLink, entry: list[Any], waiter: Any) -> None:
+        link.outgoing.append(entry)
+        link.waiters.append(waiter)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def request(self, link: ShardLink, meta: int, argv: list[bytes]) -> asyncio.Future[Any]:
+        """Send one structured entry; the future gets the decoded reply value."""
+        future: asyncio.Future[Any] = self.loop.create_future()
+
+        def done(value: Any) -> None:
+            if not future.done():
+                future.set_result(value)
+
+        self.send(link, [meta | wire.STRUCTURED, argv], done)
+        return future
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        pack = wire.pack
+        for link in self.links:
+            if link.outgoing:
+                self.batch_id += 1
+                link.inflight[self.batch_id] = link.waiters
+                batch, link.outgoing, link.waiters = link.outgoing, [], []
+                link.sock.send(pack([self.batch_id, batch]), copy=False)
+        # The FD is edge-triggered: replies that arrived while we were sending would not wake
+        # the loop again, so look now.
+        for link in self.links:
+            if link.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                self._readable(link)
+
+    def _readable(self, link: ShardLink) -> None:
+        sock = link.sock
+        inflight = link.inflight
+        unpack = wire.unpack
+        touched = set()
+        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            try:
+                payload = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            batch_id, replies = unpack(payload)
+            waiters = inflight.pop(batch_id, None)
+            if waiters is None:  # the batch was failed when its shard went away
+                continue
+            for waiter, reply in zip(waiters, replies, strict=True):
+                if type(waiter) is Slot:
+                    waiter.value = reply
+                    touched.add(waiter.conn)
+                else:
+                    waiter(reply)
+        for conn in touched:
+            conn.write_ready()
+        self.on_replies_done()
+
+    def _monitor_event(self, link: ShardLink) -> None:
+        while link.monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            try:
+                link.monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            self.fail_inflight(link)
+
+    def fail_inflight(self, link: ShardLink) -> None:
+        """Answer every batch a vanished shard still owed with an error, so no client hangs
+        and no late reply is matched to the wrong waiter."""
+        line, value = self.shard_down_error
+        touched = set()
+        batches, link.inflight = link.inflight, {}
+        for waiters in batches.values():
+            for waiter in waiters:
+                if type(waiter) is Slot:
+                    waiter.value = line
+                    touched.add(waiter.conn)
+                else:
+                    waiter(value)
+        for conn in touched:
+            conn.write_ready()
+
+    def close(self) -> None:
+        for link in self.links:
+            self.loop.remove_reader(link.sock.getsockopt(zmq.FD))
+            self.loop.remove_reader(link.monitor.getsockopt(zmq.FD))
+            link.sock.disable_monitor()
+            link.monitor.close()
+            link.sock.close()
+        self.context.term()

@@ -1,0 +1,110 @@
+"""Routing: from a parsed command to a shard batch, a gateway handler or a multi-shard plan.
+
+The router knows commands only through the table: name, subcommands, arity, key positions,
+route and cross-shard strategy.  What a command means is the shard's (or, for connection
+commands, the gateway handler's) business.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import TYPE_CHECKING, Any
+
+from gateway import cross
+from gateway.connection import ClientConnection
+from gateway.links import key_slot
+from shard import errors, wire
+from shard.errors import RedisError
+from shard.reply import encode
+from shard.table import FANOUT, GATEWAY, SHARD, TABLE, CommandSpec
+
+if TYPE_CHECKING:
+    from gateway.server import Gateway
+
+log = logging.getLogger("atoll.gateway")
+
+
+class Router:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.links = gateway.links
+        self.by_name: dict[bytes, CommandSpec] = {
+            name.encode(): spec for name, spec in TABLE.items() if spec.route != "internal"
+        }
+        for spec in TABLE.values():
+            for one in [spec, *spec.subcommands.values()]:
+                one.wire_name = one.fullname.encode()
+                one.single_key = one.first_key == 1 and one.last_key == 1 and one.keys_fn is None
+        self.renamed: dict[bytes, bytes] = {}
+        self.commands_processed = 0
+
+    def resolve(self, conn: ClientConnection, argv: list[bytes]) -> CommandSpec | None:
+        """The spec to run, or None after replying with the error Redis would give."""
+        name = argv[0].lower()
+        spec = self.by_name.get(name)
+        if spec is None:
+            conn.reply(errors.unknown_command(argv[0], argv[1:]).line())
+            return None
+        if spec.subcommands:
+            if len(argv) < 2:
+                conn.reply(errors.wrong_arity(spec.name).line())
+                return None
+            sub = spec.subcommands.get(argv[1].lower().decode("latin-1"))
+            if sub is None:
+                conn.reply(errors.unknown_subcommand(spec.name, argv[1]).line())
+                return None
+            spec = sub
+        if not (len(argv) == spec.arity if spec.arity > 0 else len(argv) >= -spec.arity):
+            conn.reply(errors.wrong_arity(spec.fullname).line())
+            return None
+        if not conn.authenticated and "no_auth" not in spec.flags:
+            conn.reply(RedisError(errors.NOAUTH).line())
+            return None
+        return spec
+
+    def dispatch(self, conn: ClientConnection, argv: list[bytes]) -> None:
+        spec = self.resolve(conn, argv)
+        if spec is None:
+            return
+        self.commands_processed += 1
+        conn.last_command = spec.wire_name
+        route = spec.route
+        if route == SHARD:
+            self._to_shard(conn, spec, argv)
+        elif route == GATEWAY:
+            self._local(conn, spec, argv)
+        elif route == FANOUT:
+            conn.run_async(cross.fanout(self.gateway, conn, spec, argv))
+        else:
+            conn.reply(errors.unknown_command(argv[0], argv[1:]).line())
+
+    def _to_shard(self, conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:
+        links = self.links
+        argv[0] = spec.wire_name
+        meta = (conn.db << wire.DB_SHIFT) | conn.resp3
+        if spec.single_key:
+            links.send(links.shard_of(argv[1]), [meta, argv], conn.new_slot())
+            return
+        positions = spec.key_positions(argv)
+        if not positions:
+            links.send(links.links[0], [meta, argv], conn.new_slot())
+            return
+        owner = links.slot_owner
+        shards = {owner[key_slot(argv[p])] for p in positions}
+        if len(shards) == 1:
+            links.send(links.links[shards.pop()], [meta, argv], conn.new_slot())
+            return
+        strategy = cross.STRATEGIES.get(spec.cross or "", cross.via_scratch)
+        conn.run_async(strategy(self.gateway, conn, spec, argv, positions))
+
+    def _local(self, conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:
+        try:
+            result = spec.handler(conn, argv)  # type: ignore[misc]
+        except RedisError as exc:
+            conn.reply(exc.line())
+            return
+        if inspect.iscoroutine(result):
+            conn.run_async(result)
+        elif result is not cross.NO_REPLY:
+            conn.reply(encode(result, conn.resp3))

@@ -1,0 +1,171 @@
+"""A gateway process: the client-facing asyncio (uvloop) server.
+
+It owns client connections only; data lives in the shard actors it reaches over ZeroMQ.
+Several gateway processes may share the port (SO_REUSEPORT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from gateway.links import ShardLinks
+from server.config import Config
+from shard import wire
+from shard.errors import RedisError
+from shard.table import load_shard_commands
+
+log = logging.getLogger("atoll.gateway")
+
+
+class Gateway:
+    def __init__(self, index: int, config: Config, shard_endpoints: list[str],
+                 loop: asyncio.AbstractEventLoop, run_id: str) -> None:
+        import gateway.commands  # noqa: F401  (registers the gateway's own commands)
+        import gateway.introspection  # noqa: F401
+        from gateway.router import Router
+
+        load_shard_commands()
+        self.index = index
+        self.config = config
+        self.loop = loop
+        self.run_id = run_id
+        self.started = time.time()
+        self.port = int(config.value("port"))
+        self.databases = int(config.value("databases"))
+        self.executable = os.path.abspath(sys.argv[0])
+        self.links = ShardLinks(shard_endpoints, loop)
+        down = "LOADING Atoll shard restarting: the command may not have run, retry it"
+        self.links.shard_down_error = (b"-" + down.encode() + b"\r\n", RedisError(down))
+        self.router = Router(self)
+        from gateway.cross import Scratch
+
+        self.scratch = Scratch(self)
+        self.clients: dict[int, Any] = {}
+        self.stats = {"connections": 0, "rejected": 0, "errors": 0, "reads": 0}
+        self._next_id = index + 1
+        self._id_step = max(int(config.value("gateways")), 1)
+        self.servers: list[asyncio.AbstractServer] = []
+        self.stopping = asyncio.Event()
+
+    def next_client_id(self) -> int:
+        value = self._next_id
+        self._next_id += self._id_step
+        self.stats["connections"] += 1
+        return value
+
+    def reset_stats(self) -> None:
+        for key in self.stats:
+            self.stats[key] = 0
+        self.router.commands_processed = 0
+
+    def apply_config(self, changed: list[str]) -> Any:
+        """Push changed settings to every shard, then answer OK (or the first error)."""
+        import msgpack
+
+        from gateway import cross
+        from shard.reply import OK
+
+        argv = [b"__config"]
+        for name in changed:
+            argv += [name.encode(), msgpack.packb(self.config.value(name))]
+
+        async def push() -> Any:
+            if len(argv) > 1:
+                await cross.all_shards(self, _ADMIN, argv)
+            return OK
+
+        return push()
+
+    def request_shutdown(self, save: bool) -> None:
+        log.warning("User requested shutdown...")
+        os.kill(os.getppid(), signal.SIGTERM)
+
+    async def serve(self) -> None:
+        from gateway.connection import ClientConnection
+
+        def factory() -> ClientConnection:
+            return ClientConnection(self)
+
+        for address in _bind_addresses(self.config.value("bind")):
+            try:
+                sock = _listening_socket(address, self.port, int(self.config.value("tcp-backlog")))
+            except OSError as exc:
+                if address.startswith("-"):
+                    continue
+                log.warning("Could not create server TCP listening socket %s:%d: %s",
+                            address, self.port, exc)
+                raise
+            self.servers.append(await self.loop.create_server(factory, sock=sock))
+        log.info("Gateway %d ready to accept connections tcp on port %d (pid %d)", self.index,
+                 self.port, os.getpid())
+        await self.stopping.wait()
+        for server in self.servers:
+            server.close()
+        for conn in list(self.clients.values()):
+            conn.close()
+        self.links.close()
+
+
+class _AdminConn:
+    """The connection identity used for internal fan-outs (db 0, RESP2)."""
+
+    db = 0
+    resp3 = False
+
+
+_ADMIN: Any = _AdminConn()
+
+
+def _bind_addresses(bind: Any) -> list[str]:
+    if isinstance(bind, str):
+        return bind.split() or ["127.0.0.1"]
+    return list(bind) or ["127.0.0.1"]
+
+
+def _listening_socket(address: str, port: int, backlog: int) -> socket.socket:
+    host = address[1:] if address.startswith("-") else address
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+def run_gateway(index: int, config_dict: dict[str, Any], shard_endpoints: list[str],
+                run_id: str) -> None:
+    """Process entry point."""
+    import uvloop
+
+    from server.log import setup_logging
+
+    config = Config.from_dict(config_dict)
+    setup_logging(config_dict_values(config), role="G")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    gateway = Gateway(index, config, shard_endpoints, loop, run_id)
+    loop.add_signal_handler(signal.SIGTERM, gateway.stopping.set)
+    try:
+        loop.run_until_complete(gateway.serve())
+    finally:
+        loop.close()
+
+
+def config_dict_values(config: Config) -> dict[str, Any]:
+    return {"logfile": config.value("logfile"), "loglevel": config.value("loglevel")}
+
+
+__all__ = ["Gateway", "run_gateway", "wire"]

@@ -1,0 +1,200 @@
+"""``atoll-server``: reads the configuration, starts the actors, restarts the ones that die.
+
+Process tree::
+
+    supervisor (this module)
+      +- shard 0 .. N-1   (shard.actor.run_shard)
+      +- gateway 0 .. G-1 (gateway.server.run_gateway)
+
+Shards and gateways talk over ``ipc://`` sockets in a private run directory (mode 0700).
+SIGTERM (or SHUTDOWN from a client) stops the gateways first, then the shards, and exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from server.config import Config, ConfigError
+from server.log import setup_logging
+
+log = logging.getLogger("atoll")
+RESTART_BACKOFF = 0.2  # seconds before a crashed actor is started again
+
+
+def default_shards() -> int:
+    """One shard per core beyond the one the gateway needs, at least one.
+
+    Measured on 2 cores (bench/vs_redis.sh): 1 shard and 2 shards give the same throughput;
+    the gateway is the bottleneck, so extra shards only pay off with more cores.
+    """
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+class Supervisor:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.shards = int(config.value("shards")) or default_shards()
+        self.gateways = int(config.value("gateways"))
+        self.run_id = secrets.token_hex(20)
+        self.mp = multiprocessing.get_context("spawn")
+        self.run_dir = self._make_run_dir()
+        self.endpoints = [f"ipc://{self.run_dir}/shard-{i}.sock" for i in range(self.shards)]
+        self.children: dict[str, BaseProcess] = {}
+        self.restarts: dict[str, int] = {}
+        self.stopping = False
+
+    def _make_run_dir(self) -> str:
+        data_dir = os.path.abspath(str(self.config.value("dir")))
+        os.makedirs(data_dir, exist_ok=True)
+        path = os.path.join(data_dir, f".atoll-run-{self.config.value('port')}")
+        if len(path) > 80:  # ipc:// paths must fit in sun_path (108 bytes) with the file name
+            return tempfile.mkdtemp(prefix="atoll-")
+        if os.path.exists(path):
+            shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path, mode=0o700)
+        os.chmod(path, 0o700)
+        return path
+
+    def _config_dict(self) -> dict[str, Any]:
+        data = self.config.to_dict()
+        return data
+
+    def _spawn(self, name: str) -> None:
+        kind, _, number = name.partition("-")
+        index = int(number)
+        if kind == "shard":
+            from shard.actor import run_shard
+
+            shard_config = self._shard_settings()
+            proc = self.mp.Process(target=run_shard, name=name,
+                                   args=(index, self.endpoints[index], shard_config))
+        else:
+            from gateway.server import run_gateway
+
+            proc = self.mp.Process(target=run_gateway, name=name,
+                                   args=(index, self._config_dict(), self.endpoints, self.run_id))
+        proc.start()
+        self.children[name] = proc
+
+    def _shard_settings(self) -> dict[str, Any]:
+        cfg = self.config
+        return {name: cfg.value(name) for name in SHARD_SETTINGS}
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        log.info("Atoll 0.1.0 (Redis 7.0.15 compatible) starting: %d shard(s), %d gateway(s), pid %d",
+                 self.shards, self.gateways, os.getpid())
+        for i in range(self.shards):
+            self._spawn(f"shard-{i}")
+        for i in range(self.gateways):
+            self._spawn(f"gateway-{i}")
+        log.info("All actors started; gateways listen on port %s", self.config.value("port"))
+        while not self.stopping:
+            sentinels = {proc.sentinel: name for name, proc in self.children.items()}
+            ready = wait(list(sentinels), timeout=0.5)
+            for sentinel in ready:
+                name = sentinels[sentinel]
+                if self.stopping:
+                    break
+                self._restart(name)
+        return self._shutdown()
+
+    def _restart(self, name: str) -> None:
+        proc = self.children[name]
+        proc.join(0)
+        self.restarts[name] = self.restarts.get(name, 0) + 1
+        log.warning("%s (pid %s) exited with code %s; restarting it (restart #%d)",
+                    name, proc.pid, proc.exitcode, self.restarts[name])
+        time.sleep(RESTART_BACKOFF)
+        if not self.stopping:
+            self._spawn(name)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if not self.stopping:
+            log.warning("Received %s scheduling shutdown...", signal.Signals(signum).name)
+        self.stopping = True
+
+    def _shutdown(self) -> int:
+        log.warning("User requested shutdown...")
+        order = sorted(self.children, key=lambda n: (not n.startswith("gateway"), n))
+        for name in order:
+            proc = self.children[name]
+            if proc.is_alive():
+                proc.terminate()
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        self._remove_pidfile()
+        log.warning("Atoll is now ready to exit, bye bye...")
+        return 0
+
+    def write_pidfile(self) -> None:
+        path = str(self.config.value("pidfile") or "")
+        if path:
+            with open(path, "w") as f:
+                f.write(f"{os.getpid()}\n")
+
+    def _remove_pidfile(self) -> None:
+        path = str(self.config.value("pidfile") or "")
+        if path and os.path.exists(path):
+            os.unlink(path)
+
+
+# Settings a shard reads; CONFIG SET pushes changes to these too.
+SHARD_SETTINGS = ("databases", "hz", "proto-max-bulk-len", "maxmemory", "maxmemory-policy",
+                  "maxmemory-samples", "lfu-log-factor", "lfu-decay-time", "logfile", "loglevel",
+                  "hash-max-listpack-entries", "hash-max-listpack-value", "set-max-intset-entries",
+                  "zset-max-listpack-entries",
+                  "zset-max-listpack-value", "list-max-listpack-size", "list-compress-depth",
+                  "notify-keyspace-events", "lazyfree-lazy-expire", "lazyfree-lazy-user-del")
+
+
+def _daemonize() -> None:
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-v", "--version"):
+        print("Atoll server v=0.1.0 (Redis 7.0.15 compatible)")
+        return 0
+    if args and args[0] in ("-h", "--help"):
+        print("Usage: atoll-server [/path/to/atoll.conf] [--directive value ...]")
+        return 0
+    try:
+        config = Config.from_args(args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    if config.value("daemonize"):
+        _daemonize()
+    setup_logging({"logfile": config.value("logfile"), "loglevel": config.value("loglevel")},
+                  role="M")
+    supervisor = Supervisor(config)
+    supervisor.write_pidfile()
+    return supervisor.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""What a command handler sees of its shard while it runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shard.errors import NOT_INTEGER, SYNTAX, WRONGTYPE, RedisError
+from shard.keyspace import Database, Keyspace
+
+
+class Ctx:
+    """The keyspace, the client's selected database and a few per-call facts.
+
+    One instance per shard is reused for every command of a batch; the actor sets ``db``,
+    ``resp3`` and ``name`` before each call.
+    """
+
+    __slots__ = ("ks", "db", "resp3", "name", "config", "shard")
+
+    def __init__(self, ks: Keyspace, config: dict[str, Any] | None = None) -> None:
+        self.ks = ks
+        self.db: Database = ks.dbs[0]
+        self.resp3 = False
+        self.name = ""
+        self.config: dict[str, Any] = config if config is not None else {}
+        self.shard: Any = None
+
+    @property
+    def now(self) -> int:
+        return self.ks.now
+
+    def lookup(self, key: bytes) -> Any:
+        return self.ks.get(self.db, key)
+
+    def lookup_string(self, key: bytes) -> bytes | None:
+        value = self.ks.get(self.db, key)
+        if value is not None and type(value) is not bytes:
+            raise RedisError(WRONGTYPE)
+        return value
+
+
+def int_arg(raw: bytes, error: str = NOT_INTEGER) -> int:
+    """A 64-bit integer argument, parsed with Redis' strict rules."""
+    from shard.numbers import string2ll
+
+    value = string2ll(raw)
+    if value is None:
+        raise RedisError(error)
+    return value
+
+
+def syntax_error() -> RedisError:
+    return RedisError(SYNTAX)
+
+
+def upper(raw: bytes) -> bytes:
+    return raw.upper()

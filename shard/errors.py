@@ -1,0 +1,99 @@
+"""Every error line Atoll sends, byte for byte as Redis 7.0 words it.
+
+A handler raises ``RedisError(TEXT)``; the text is the whole error line without the leading
+``-`` and trailing CRLF.  Keeping the texts here makes them easy to compare with Redis.
+"""
+
+from __future__ import annotations
+
+
+class RedisError(Exception):
+    """An error reply.  ``str(e)`` is the full line, e.g. ``WRONGTYPE Operation against ...``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def line(self) -> bytes:
+        # latin-1 round-trips the raw bytes of keys quoted in a message.
+        return b"-" + self.message.encode("latin-1", "replace") + b"\r\n"
+
+    @property
+    def code(self) -> str:
+        """The first word (``ERR``, ``WRONGTYPE`` ...), as INFO errorstats counts it."""
+        return self.message.split(" ", 1)[0]
+
+
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+SYNTAX = "ERR syntax error"
+NOT_INTEGER = "ERR value is not an integer or out of range"
+NOT_FLOAT = "ERR value is not a valid float"
+OVERFLOW = "ERR increment or decrement would overflow"
+NAN_OR_INF = "ERR increment would produce NaN or Infinity"
+NO_SUCH_KEY = "ERR no such key"
+DB_INDEX = "ERR DB index is out of range"
+INVALID_DB_INDEX = "ERR invalid DB index"
+SAME_OBJECT = "ERR source and destination objects are the same"
+STRING_TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+OFFSET_RANGE = "ERR offset is out of range"
+INVALID_EXPIRE = "ERR invalid expire time in '{cmd}' command"
+NX_XX_GT_LT = "ERR NX and XX, GT or LT options at the same time are not compatible"
+GT_LT_NX = "ERR GT, LT, and/or NX options at the same time are not compatible"
+UNSUPPORTED_OPTION = "ERR Unsupported option {opt}"
+INVALID_CURSOR = "ERR invalid cursor"
+UNKNOWN_COMMAND = "ERR unknown command '{name}', with args beginning with: {args}"
+UNKNOWN_SUBCOMMAND = "ERR unknown subcommand '{sub}'. Try {cmd} HELP."
+WRONG_ARITY = "ERR wrong number of arguments for '{name}' command"
+NOAUTH = "NOAUTH Authentication required."
+WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
+NOPROTO = "NOPROTO unsupported protocol version"
+PROTOCOL_MULTIBULK = "ERR Protocol error: invalid multibulk length"
+PROTOCOL_BULK = "ERR Protocol error: invalid bulk length"
+PROTOCOL_EXPECTED = "ERR Protocol error: expected '$', got '{got}'"
+PROTOCOL_BIG_MBULK = "ERR Protocol error: too big mbulk count string"
+PROTOCOL_BIG_BULK = "ERR Protocol error: too big bulk count string"
+PROTOCOL_BIG_INLINE = "ERR Protocol error: too big inline request"
+PROTOCOL_QUOTES = "ERR Protocol error: unbalanced quotes in request"
+SHARD_DOWN = "LOADING Atoll is restarting a shard; try again in a moment"
+OOM = "OOM command not allowed when used memory > 'maxmemory'."
+
+
+def wrong_arity(name: str) -> RedisError:
+    return RedisError(WRONG_ARITY.format(name=name))
+
+
+def unknown_command(name: bytes, args: list[bytes]) -> RedisError:
+    """Redis echoes the name (128 bytes) and arguments until 128 bytes of them are shown."""
+    shown = b""
+    for arg in args:
+        if len(shown) >= 128:
+            break
+        shown += b"'" + _cstr(arg)[: 128 - len(shown)] + b"' "
+    return RedisError(UNKNOWN_COMMAND.format(name=_text(_cstr(name)[:128]), args=_text(shown)))
+
+
+def unknown_subcommand(cmd: str, sub: bytes) -> RedisError:
+    return RedisError(UNKNOWN_SUBCOMMAND.format(sub=_text(_cstr(sub)[:128]), cmd=cmd.upper()))
+
+
+def _cstr(raw: bytes) -> bytes:
+    # Redis formats these with %s, which stops at the first NUL byte.
+    return raw.split(b"\0", 1)[0]
+
+
+def _text(raw: bytes) -> str:
+    # CR and LF would break the error line; Redis turns them into spaces.
+    return raw.replace(b"\r", b" ").replace(b"\n", b" ").decode("latin-1")
+
+
+# --- lists (and other commands that take a positive count) ----------------------------------
+INDEX_OUT_OF_RANGE = "ERR index out of range"
+MUST_BE_POSITIVE = "ERR value is out of range, must be positive"
+LPOS_RANK_ZERO = (
+    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use "
+    "negative to start from the end of the list"
+)
+LPOS_COUNT_NEGATIVE = "ERR COUNT can't be negative"
+LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
+NUMKEYS_NOT_POSITIVE = "ERR numkeys should be greater than 0"
+COUNT_NOT_POSITIVE = "ERR count should be greater than 0"

@@ -1,0 +1,186 @@
+"""Whole-keyspace commands.  The gateway sends them to every shard and combines the parts."""
+
+from __future__ import annotations
+
+import random
+from itertools import islice
+from typing import Any
+
+from shard import errors
+from shard.context import Ctx
+from shard.errors import RedisError
+from shard.glob import compile_glob
+from shard.reply import OK
+from shard.table import FANOUT, INTERNAL, command
+from shard.values import type_name
+
+
+@command("DBSIZE", 1, "readonly fast", acl="@keyspace @read @fast", route=FANOUT, cross="sum",
+         group="server", summary="Return the number of keys in the selected database")
+def dbsize(ctx: Ctx, args: list[bytes]) -> Any:
+    return len(ctx.db.data)
+
+
+def _flush_mode(args: list[bytes]) -> None:
+    if len(args) > 1 or (args and args[0].upper() not in (b"ASYNC", b"SYNC")):
+        raise RedisError(errors.SYNTAX)
+
+
+@command("FLUSHDB [ASYNC | SYNC]", -1, "write", acl="@keyspace @write @slow @dangerous",
+         route=FANOUT, cross="first", group="server",
+         summary="Remove all keys from the current database")
+def flushdb(ctx: Ctx, args: list[bytes]) -> Any:
+    _flush_mode(args)
+    ctx.ks.flush(ctx.db)
+    return OK
+
+
+@command("FLUSHALL [ASYNC | SYNC]", -1, "write", acl="@keyspace @write @slow @dangerous",
+         route=FANOUT, cross="first", group="server",
+         summary="Remove all keys from all databases")
+def flushall(ctx: Ctx, args: list[bytes]) -> Any:
+    _flush_mode(args)
+    for db in ctx.ks.dbs:
+        ctx.ks.flush(db)
+    return OK
+
+
+def _db_index(raw: bytes, which: str, count: int) -> int:
+    try:
+        index = int(raw)
+    except ValueError:
+        raise RedisError(f"ERR invalid {which} DB index") from None
+    if index < 0 or index >= count:
+        raise RedisError(errors.DB_INDEX)
+    return index
+
+
+@command("SWAPDB index1 index2", 3, "write fast", acl="@keyspace @write @fast @dangerous",
+         route=FANOUT, cross="first", group="server", since="4.0.0",
+         summary="Swaps two Redis databases")
+def swapdb(ctx: Ctx, args: list[bytes]) -> Any:
+    from shard.numbers import string2ll
+
+    dbs = ctx.ks.dbs
+    first, second = string2ll(args[0]), string2ll(args[1])
+    if first is None or not -(2**31) <= first < 2**31:
+        raise RedisError("ERR invalid first DB index")
+    if second is None or not -(2**31) <= second < 2**31:
+        raise RedisError("ERR invalid second DB index")
+    if not (0 <= first < len(dbs) and 0 <= second < len(dbs)):
+        raise RedisError(errors.DB_INDEX)
+    dbs[first], dbs[second] = dbs[second], dbs[first]
+    dbs[first].index, dbs[second].index = first, second
+    return OK
+
+
+@command("KEYS pattern", 2, "readonly", acl="@keyspace @read @slow @dangerous", route=FANOUT,
+         cross="concat", summary="Find all keys matching the given pattern")
+def keys(ctx: Ctx, args: list[bytes]) -> Any:
+    ks, db = ctx.ks, ctx.db
+    if args[0] == b"*":  # Redis skips matching here, so even the empty key is listed
+        return [key for key in list(db.data) if ks.get(db, key) is not None]
+    match = compile_glob(args[0])
+    return [key for key in list(db.data) if match(key) and ks.get(db, key) is not None]
+
+
+@command("RANDOMKEY", 1, "readonly", acl="@keyspace @read @slow", route=FANOUT,
+         cross="randomkey", summary="Return a random key from the keyspace")
+def randomkey(ctx: Ctx, args: list[bytes]) -> Any:
+    """[number of keys, a random live key or None]; the gateway weighs shards by size."""
+    db = ctx.db
+    for _ in range(100):
+        if not db.data:
+            break
+        key = next(islice(iter(db.data), random.randrange(len(db.data)), None))
+        if ctx.ks.get(db, key) is not None:
+            return [len(db.data), key]
+    return [len(db.data), None]
+
+
+class ScanState:
+    """Snapshots of key lists that live SCAN cursors walk through.
+
+    A snapshot guarantees what Redis guarantees: a key present for the whole scan is returned.
+    Only the newest few are kept; an evicted cursor restarts from a fresh snapshot.
+    """
+
+    LIMIT = 64
+
+    def __init__(self) -> None:
+        self.snapshots: dict[int, list[bytes]] = {}
+        self.next_id = 1
+
+
+SCANS = ScanState()
+
+
+@command("__SCAN cursor count pattern type", 5, "readonly", route=INTERNAL)
+def scan_part(ctx: Ctx, args: list[bytes]) -> Any:
+    """One step of SCAN inside this shard: [next cursor (0 = done), keys]."""
+    cursor, count = int(args[0]), max(int(args[1]), 1)
+    match = compile_glob(args[2]) if args[2] != b"*" else None
+    wanted = args[3] or None
+    snap_id, pos = cursor >> 32, cursor & 0xFFFFFFFF
+    keys_list = SCANS.snapshots.get(snap_id) if snap_id else None
+    if keys_list is None:
+        keys_list = list(ctx.db.data)
+        snap_id = SCANS.next_id
+        SCANS.next_id = SCANS.next_id % (1 << 20) + 1  # keeps cursors below 2**64
+        SCANS.snapshots[snap_id] = keys_list
+        if len(SCANS.snapshots) > SCANS.LIMIT:
+            del SCANS.snapshots[next(iter(SCANS.snapshots))]
+    chunk = keys_list[pos : pos + count]
+    pos += len(chunk)
+    found = []
+    for key in chunk:
+        value = ctx.ks.get(ctx.db, key)
+        if value is None or (match is not None and not match(key)):
+            continue
+        if wanted is not None and type_name(value) != wanted.lower():
+            continue
+        found.append(key)
+    if pos >= len(keys_list):
+        SCANS.snapshots.pop(snap_id, None)
+        return [0, found]
+    return [(snap_id << 32) | pos, found]
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+    except OSError:
+        return 0
+
+
+@command("__INFO", 1, "readonly", route=INTERNAL)
+def info_part(ctx: Ctx, args: list[bytes]) -> Any:
+    """This shard's counters for INFO: keyspace per database and stats."""
+    ks = ctx.ks
+    keyspace = []
+    for db in ks.dbs:
+        if db.data:
+            ttls = [when - ks.now for when in db.expires.values()]
+            avg = sum(max(t, 0) for t in ttls) // len(ttls) if ttls else 0
+            keyspace.append([db.index, len(db.data), len(db.expires), avg])
+    processed = ctx.shard.commands_processed if ctx.shard is not None else 0
+    return {
+        b"keyspace": keyspace,
+        b"expired_keys": ks.expired_keys,
+        b"keyspace_hits": ks.hits,
+        b"keyspace_misses": ks.misses,
+        b"used_memory": _rss_bytes(),
+        b"dirty": ks.dirty,
+        b"commands": processed,
+    }
+
+
+@command("__CONFIG name value [name value ...]", -3, "admin", route=INTERNAL)
+def config_part(ctx: Ctx, args: list[bytes]) -> Any:
+    """Apply settings changed by CONFIG SET (the gateway validated them)."""
+    import msgpack
+
+    for i in range(0, len(args) - 1, 2):
+        ctx.config[args[i].decode()] = msgpack.unpackb(args[i + 1], raw=False)
+    return OK

@@ -1,0 +1,66 @@
+"""The gateway <-> shard message format.
+
+A batch is one msgpack list of entries ``[meta, argv]``; ``argv[0]`` is the lower-case command
+name.  ``meta`` packs the database index and two flags.  The shard answers with one msgpack
+list holding a reply per entry, in order (DEALER -> ROUTER keeps order, so no ids travel):
+ready RESP bytes for plain entries, or a structured value for entries the gateway merges.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from shard.errors import RedisError
+from shard.reply import NULL_ARRAY, Simple
+
+RESP3 = 1
+STRUCTURED = 2
+DB_SHIFT = 3
+
+EXT_ERROR = 1
+EXT_SIMPLE = 2
+EXT_NULL_ARRAY = 3
+
+
+def meta(db: int, resp3: bool, structured: bool = False) -> int:
+    return (db << DB_SHIFT) | (RESP3 if resp3 else 0) | (STRUCTURED if structured else 0)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, RedisError):
+        return msgpack.ExtType(EXT_ERROR, value.message.encode("latin-1", "replace"))
+    if type(value) is Simple:
+        return msgpack.ExtType(EXT_SIMPLE, bytes(value))
+    if value is NULL_ARRAY:
+        return msgpack.ExtType(EXT_NULL_ARRAY, b"")
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    if isinstance(value, bytes):
+        return bytes(value)
+    if isinstance(value, dict):
+        return dict(value)
+    raise TypeError(f"cannot send {type(value).__name__}")
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == EXT_ERROR:
+        return RedisError(data.decode("latin-1"))
+    if code == EXT_SIMPLE:
+        return Simple(data)
+    if code == EXT_NULL_ARRAY:
+        return NULL_ARRAY
+    return msgpack.ExtType(code, data)
+
+
+# strict_types: subclasses (Simple, SetReply) reach _default instead of passing as their base.
+_packer = msgpack.Packer(use_bin_type=True, default=_default, autoreset=True, strict_types=True)
+
+
+def pack(value: Any) -> bytes:
+    return _packer.pack(value)
+
+
+def unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=True, ext_hook=_ext_hook, strict_map_key=False, use_list=True)
