@@ -350,7 +350,7 @@ def config_set(conn: ClientConnection, argv: list[bytes]) -> Any:
     from server.config import ConfigError
 
     if len(argv) % 2:
-        raise errors.wrong_arity("config|set")
+        raise RedisError(errors.SYNTAX)
     pairs = [(argv[i].decode("latin-1"), argv[i + 1].decode("latin-1"))
              for i in range(2, len(argv), 2)]
     try:

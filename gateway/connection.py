@@ -34,6 +34,7 @@ class ClientConnection(asyncio.Protocol):
         self.replies: deque[Any] = deque()
         self.held: deque[list[bytes]] = deque()  # commands waiting behind a multi-step one
         self.busy = False
+        self.open_run: Any = None  # the router's current run of hot commands (see Router)
         self.closing = False
         self.close_after_reply = False
         self.paused_by_replies = False
@@ -99,24 +100,27 @@ class ClientConnection(asyncio.Protocol):
 
     def run_commands(self, commands: Any) -> None:
         dispatch = self.gateway.router.dispatch
-        for i, argv in enumerate(commands):
-            if self.closing or self.close_after_reply:
-                return
-            if self.busy:
-                self.held.extend(commands[i:])
-                return
-            dispatch(self, argv)
+        try:
+            for i, argv in enumerate(commands):
+                if self.closing or self.close_after_reply:
+                    return
+                if self.busy:
+                    self.held.extend(commands[i:])
+                    return
+                dispatch(self, argv)
+        finally:
+            # A run may only grow until its batch leaves (next loop tick): close it here.
+            self.open_run = None
 
     def reply(self, data: bytes) -> None:
         """Queue ready bytes."""
+        self.open_run = None
         self.replies.append(data)
-
-    def reply_value(self, value: Any) -> None:
-        from shard.reply import encode
-
-        self.replies.append(encode(value, self.resp3))
+        if data[:1] == b"-":
+            self.gateway.stats["errors"] += 1
 
     def new_slot(self) -> Slot:
+        self.open_run = None
         slot = Slot(self)
         self.replies.append(slot)
         return slot
@@ -138,6 +142,8 @@ class ClientConnection(asyncio.Protocol):
         except Exception as exc:
             log.exception("command failed in the gateway")
             value = RedisError(f"ERR internal error: {type(exc).__name__}")
+        if isinstance(value, RedisError):
+            self.gateway.stats["errors"] += 1
         slot.value = encode(value, self.resp3)
         self.busy = False
         self.write_ready()

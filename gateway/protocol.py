@@ -27,12 +27,13 @@ UNAUTH_MAX_ARGS = 10
 UNAUTH_MAX_BULK = 16384
 
 Command = list[bytes]
-# RESP type bytes that hiredis would accept inside a request but Redis refuses.
-_SUSPECT = (b"\r\n+", b"\r\n=", b"\r\n|")
-# hiredis allocates an array of the announced size up front, so a header such as
-# ``*2000000000`` must never reach it; big bulk headers go to the exact parser as well, which
-# checks proto-max-bulk-len and waits for the data without copying it again and again.
-_BIG_HEADER = re.compile(rb"[*$]-?\d{7}")
+# What sends a chunk to the exact parser although it looks clean:
+# - RESP types hiredis would turn into bytes inside a request although Redis refuses them
+#   (``+simple``, ``=verbatim``, ``|attribute``);
+# - headers with 7+ digits: hiredis allocates an array of the announced size up front, so
+#   ``*2000000000`` must never reach it, and big bulks are better read by the exact parser,
+#   which checks proto-max-bulk-len and waits for the data without copying it again and again.
+_NOT_FOR_HIREDIS = re.compile(rb"\r\n[+=|]|[*$]-?\d{7}")
 
 
 class RequestParser:
@@ -54,8 +55,7 @@ class RequestParser:
             and data[-2:] == b"\r\n"
             and len(data) <= self.max_bulk
             and self.authenticated
-            and not any(s in data for s in _SUSPECT)
-            and _BIG_HEADER.search(data) is None
+            and _NOT_FOR_HIREDIS.search(data) is None
         ):
             commands = self._fast(data)
             if commands is not None:
@@ -73,16 +73,18 @@ class RequestParser:
         reader.feed(data)
         commands: list[Command] = []
         at_boundary = False
+        join = b"".join
         try:
             while True:
                 cmd = reader.gets()
                 if cmd is False:
                     break
-                if type(cmd) is not list or not cmd or not all(type(a) is bytes for a in cmd):
+                if type(cmd) is not list or not cmd:
                     return self._fallback()
+                join(cmd)  # TypeError unless every element is bytes (not None, int, list ...)
                 commands.append(cmd)
                 at_boundary = not reader.has_data()
-        except hiredis.ProtocolError:
+        except (hiredis.ProtocolError, TypeError):
             return self._fallback()
         # hiredis may hold a half-read frame without buffered bytes (it consumed a header):
         # only a chunk that ended exactly after a command is finished here.

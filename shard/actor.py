@@ -20,7 +20,7 @@ from shard import wire
 from shard.context import Ctx
 from shard.errors import RedisError
 from shard.keyspace import Keyspace
-from shard.reply import encode
+from shard.reply import OK, encode
 from shard.table import CommandSpec, load_shard_commands
 
 log = logging.getLogger("atoll.shard")
@@ -38,11 +38,18 @@ class ShardExecutor:
         self.ctx.shard = self
         self.handlers = _handlers(load_shard_commands())
         self.commands_processed = 0
+        self.error_replies = 0
 
     def execute_batch(self, entries: list[Any]) -> list[Any]:
         self.ks.tick()
-        run = self.execute
-        return [run(meta, argv) for meta, argv in entries]
+        execute = self.execute
+        out = []
+        for meta, argv in entries:
+            if meta & wire.RUN:
+                out.append(b"".join([execute(meta, one) for one in argv]))
+            else:
+                out.append(execute(meta, argv))
+        return out
 
     def execute(self, meta: int, argv: list[bytes]) -> Any:
         ctx = self.ctx
@@ -64,10 +71,17 @@ class ShardExecutor:
         except Exception as exc:  # a bug must not take the shard down: log it, answer an error
             log.error("shard %d: %s failed:\n%s", self.index, argv[:1], traceback.format_exc())
             value = RedisError(f"ERR internal error in shard: {type(exc).__name__}")
-        if meta & wire.STRUCTURED:
+        if meta & wire.STRUCTURED:  # the gateway decides what the client sees, and counts it
             return value
-        if type(value) is bytes:
+        kind = type(value)
+        if kind is bytes:
             return b"$%d\r\n%s\r\n" % (len(value), value)
+        if kind is int:
+            return b":%d\r\n" % value
+        if value is OK:
+            return b"+OK\r\n"
+        if isinstance(value, RedisError):
+            self.error_replies += 1
         return encode(value, resp3)
 
 
@@ -124,4 +138,4 @@ def _drain(sock: zmq.Socket, executor: ShardExecutor) -> None:
             return
         batch_id, entries = unpack(payload)
         replies = execute_batch(entries)
-        sock.send_multipart((identity, pack([batch_id, replies])), copy=False)
+        sock.send_multipart((identity, pack([batch_id, replies])))

@@ -165,6 +165,7 @@ def info_part(ctx: Ctx, args: list[bytes]) -> Any:
             avg = sum(max(t, 0) for t in ttls) // len(ttls) if ttls else 0
             keyspace.append([db.index, len(db.data), len(db.expires), avg])
     processed = ctx.shard.commands_processed if ctx.shard is not None else 0
+    error_replies = ctx.shard.error_replies if ctx.shard is not None else 0
     return {
         b"keyspace": keyspace,
         b"expired_keys": ks.expired_keys,
@@ -173,6 +174,7 @@ def info_part(ctx: Ctx, args: list[bytes]) -> Any:
         b"used_memory": _rss_bytes(),
         b"dirty": ks.dirty,
         b"commands": processed,
+        b"error_replies": error_replies,
     }
 
 
