@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 G = GATEWAY
 
 
-@command("PING [message]", -1, "fast sentinel", acl="@fast @connection", route=G,
+@command("PING [message]", -1, "fast", acl="@fast @connection", route=G,
          group="connection", summary="Ping the server")
 def ping(conn: ClientConnection, argv: list[bytes]) -> Any:
     if len(argv) > 2:
@@ -33,7 +33,7 @@ def ping(conn: ClientConnection, argv: list[bytes]) -> Any:
     return PONG if len(argv) == 1 else argv[1]
 
 
-@command("ECHO message", 2, "fast", acl="@fast @connection", route=G, group="connection",
+@command("ECHO message", 2, "loading stale fast", acl="@fast @connection", route=G, group="connection",
          summary="Echo the given string")
 def echo(conn: ClientConnection, argv: list[bytes]) -> Any:
     return argv[1]
@@ -102,7 +102,7 @@ def _valid_name(name: bytes) -> None:
 
 
 @command("HELLO [protover [AUTH username password] [SETNAME clientname]]", -1,
-         "noscript loading stale fast no_auth sentinel allow_busy", acl="@fast @connection",
+         "noscript loading stale fast no_auth allow_busy", acl="@fast @connection",
          route=G, group="connection", since="6.0.0", summary="Handshake with Redis")
 def hello(conn: ClientConnection, argv: list[bytes]) -> Any:
     version = 0
@@ -158,7 +158,7 @@ def time_(conn: ClientConnection, argv: list[bytes]) -> Any:
 
 
 @command("SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]", -1,
-         "admin noscript loading stale no_multi sentinel allow_busy", acl="@admin @slow @dangerous",
+         "admin noscript loading stale no_multi allow_busy", acl="@admin @slow @dangerous",
          route=G, group="server", summary="Synchronously save the dataset to disk and then shut down the server")
 def shutdown(conn: ClientConnection, argv: list[bytes]) -> Any:
     flags = {a.upper() for a in argv[1:]}

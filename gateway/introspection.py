@@ -25,7 +25,7 @@ DEFAULT_SECTIONS = ["server", "clients", "memory", "persistence", "stats", "repl
 ALL_EXTRA = ["commandstats", "latencystats"]
 
 
-@command("INFO [section [section ...]]", -1, "loading stale sentinel", acl="@slow @dangerous",
+@command("INFO [section [section ...]]", -1, "loading stale", acl="@slow @dangerous",
          route=G, group="server", summary="Get information and statistics about the server")
 def info(conn: ClientConnection, argv: list[bytes]) -> Any:
     wanted = [a.decode("latin-1").lower() for a in argv[1:]] or ["default"]
@@ -179,10 +179,6 @@ _SECTIONS = {
 
 # --- COMMAND ---------------------------------------------------------------------------
 
-container("command", acl="@slow @connection", group="server", since="2.8.13",
-          summary="Get array of Redis command details")
-
-
 def _visible(spec: CommandSpec) -> bool:
     return spec.route != "internal"
 
@@ -298,7 +294,7 @@ def command_list(conn: ClientConnection, argv: list[bytes]) -> Any:
     raise RedisError(errors.SYNTAX)
 
 
-@command("COMMAND GETKEYS command [arg [arg ...]]", -3, "loading stale",
+@command("COMMAND GETKEYS command [arg [arg ...]]", -4, "loading stale",
          acl="@slow @connection", route=G, parent="command", since="2.8.13",
          summary="Extract keys given a full Redis command")
 def command_getkeys(conn: ClientConnection, argv: list[bytes]) -> Any:
@@ -316,7 +312,7 @@ def command_getkeys(conn: ClientConnection, argv: list[bytes]) -> Any:
     return [target[p] for p in positions]
 
 
-@command("COMMAND GETKEYSANDFLAGS command [arg [arg ...]]", -3, "loading stale",
+@command("COMMAND GETKEYSANDFLAGS command [arg [arg ...]]", -4, "loading stale",
          acl="@slow @connection", route=G, parent="command", since="7.0.0",
          summary="Extract keys and access flags given a full Redis command")
 def command_getkeysandflags(conn: ClientConnection, argv: list[bytes]) -> Any:
@@ -324,3 +320,36 @@ def command_getkeysandflags(conn: ClientConnection, argv: list[bytes]) -> Any:
     spec = _find(argv[2])
     flags = [b"RW", b"update"] if spec is not None and spec.is_write() else [b"RO", b"access"]
     return [[key, flags] for key in keys]
+
+
+# --- HELP for every container command, generated from the table ------------------------
+
+def _help_lines(container_spec: CommandSpec) -> list[bytes]:
+    name = container_spec.name.upper()
+    lines = [f"{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:".encode()]
+    for sub in container_spec.subcommands.values():
+        if sub.name == "help":
+            continue
+        usage = sub.syntax.split(" ", 1)[1] if " " in sub.syntax else sub.name.upper()
+        lines.append(usage.encode())
+        lines.append(f"    {sub.summary}.".encode())
+    lines += [b"HELP", b"    Print this help."]
+    return lines
+
+
+# The ACL category each container's HELP carries besides @slow (as Redis declares them).
+_HELP_ACL = {"object": "@keyspace", "client": "@connection", "command": "@connection",
+             "function": "@scripting"}
+
+
+def add_help_subcommands() -> None:
+    for spec in list(TABLE.values()):
+        if not spec.subcommands or "help" in spec.subcommands:
+            continue
+
+        def helper(conn: ClientConnection, argv: list[bytes], spec: CommandSpec = spec) -> Any:
+            return _help_lines(spec)
+
+        acl = f"{_HELP_ACL.get(spec.name, '')} @slow"
+        command(f"{spec.name.upper()} HELP", 2, "loading stale", acl=acl, route=G,
+                parent=spec.name, since=spec.since, summary="Show helpful text about the different subcommands")(helper)

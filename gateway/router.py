@@ -52,6 +52,8 @@ class Router:
             return None
         if spec.subcommands:
             if len(argv) < 2:
+                if spec.handler is not None:  # COMMAND alone is a command of its own
+                    return spec
                 conn.reply(errors.wrong_arity(spec.name).line())
                 return None
             sub = spec.subcommands.get(argv[1].lower().decode("latin-1"))

@@ -33,6 +33,7 @@ class Gateway:
         from gateway.router import Router
 
         load_shard_commands()
+        gateway.introspection.add_help_subcommands()
         self.index = index
         self.config = config
         self.loop = loop

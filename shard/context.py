@@ -32,6 +32,11 @@ class Ctx:
     def lookup(self, key: bytes) -> Any:
         return self.ks.get(self.db, key)
 
+    def peek(self, key: bytes) -> Any:
+        """A lookup that Redis makes without counting an access (TYPE, TTL, EXISTS, OBJECT):
+        the same as ``lookup`` until access times are tracked (the eviction issue)."""
+        return self.ks.get(self.db, key)
+
     def lookup_string(self, key: bytes) -> bytes | None:
         value = self.ks.get(self.db, key)
         if value is not None and type(value) is not bytes:

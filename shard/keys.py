@@ -31,20 +31,20 @@ def unlink(ctx: Ctx, args: list[bytes]) -> Any:
 @command("EXISTS key [key ...]", -2, "readonly fast", (1, -1, 1), acl="@keyspace @read @fast",
          cross="sum", summary="Determine if a key exists")
 def exists(ctx: Ctx, args: list[bytes]) -> Any:
-    return sum(ctx.lookup(key) is not None for key in args)
+    return sum(ctx.peek(key) is not None for key in args)
 
 
 @command("TOUCH key [key ...]", -2, "readonly fast", (1, -1, 1), acl="@keyspace @read @fast",
          cross="sum", since="3.2.1",
          summary="Alters the last access time of a key(s). Returns the number of existing keys specified.")
 def touch(ctx: Ctx, args: list[bytes]) -> Any:
-    return exists(ctx, args)
+    return sum(ctx.lookup(key) is not None for key in args)
 
 
 @command("TYPE key", 2, "readonly fast", (1, 1, 1), acl="@keyspace @read @fast",
          summary="Determine the type stored at key")
 def type_(ctx: Ctx, args: list[bytes]) -> Any:
-    value = ctx.lookup(args[0])
+    value = ctx.peek(args[0])
     return Simple(b"none" if value is None else type_name(value))
 
 
@@ -227,7 +227,7 @@ def pexpireat(ctx: Ctx, args: list[bytes]) -> Any:
 
 
 def _ttl_generic(ctx: Ctx, key: bytes, in_ms: bool, absolute: bool) -> int:
-    if ctx.lookup(key) is None:
+    if ctx.peek(key) is None:
         return -2
     when = ctx.db.expires.get(key)
     if when is None:
@@ -273,21 +273,10 @@ def persist(ctx: Ctx, args: list[bytes]) -> Any:
 container("object", acl="@slow", group="generic", since="2.2.3", route="shard",
           summary="A container for object introspection commands")
 
-_LFU_ERROR = (
-    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
-    "that when switching between policies at runtime LRU and LFU data will take some time to "
-    "adjust."
-)
-_LRU_ERROR = (
-    "ERR An LRU maxmemory policy is selected, idle time not tracked. Please note that when "
-    "switching between policies at runtime LRU and LFU data will take some time to adjust."
-)
-
-
 @command("OBJECT ENCODING key", 3, "readonly", (2, 2, 1), acl="@keyspace @read @slow",
          parent="object", since="2.2.3", summary="Inspect the internal encoding of a Redis object")
 def object_encoding(ctx: Ctx, args: list[bytes]) -> Any:
-    value = ctx.lookup(args[1])
+    value = ctx.peek(args[1])
     return None if value is None else encoding_of(value, ctx.config)
 
 
@@ -295,7 +284,7 @@ def object_encoding(ctx: Ctx, args: list[bytes]) -> Any:
          parent="object", since="2.2.3",
          summary="Get the number of references to the value of the key")
 def object_refcount(ctx: Ctx, args: list[bytes]) -> Any:
-    value = ctx.lookup(args[1])
+    value = ctx.peek(args[1])
     if value is None:
         return None
     # Redis shares the objects of small integers (0..9999) and reports INT_MAX for them.
@@ -308,26 +297,10 @@ def object_refcount(ctx: Ctx, args: list[bytes]) -> Any:
     return 1
 
 
-@command("OBJECT IDLETIME key", 3, "readonly", (2, 2, 1), acl="@keyspace @read @slow",
-         parent="object", since="2.2.3",
-         summary="Get the time since a Redis object was last accessed")
-def object_idletime(ctx: Ctx, args: list[bytes]) -> Any:
-    if ctx.lookup(args[1]) is None:
-        return None
-    if "lfu" in str(ctx.config.get("maxmemory-policy", "")):
-        raise RedisError(_LRU_ERROR)
-    return ctx.ks.idle_seconds(ctx.db, args[1])
-
-
-@command("OBJECT FREQ key", 3, "readonly", (2, 2, 1), acl="@keyspace @read @slow",
-         parent="object", since="4.0.0",
-         summary="Get the logarithmic access frequency counter of a Redis object")
-def object_freq(ctx: Ctx, args: list[bytes]) -> Any:
-    if ctx.lookup(args[1]) is None:
-        return None
-    if "lfu" not in str(ctx.config.get("maxmemory-policy", "")):
-        raise RedisError(_LFU_ERROR)
-    return ctx.ks.access_frequency(ctx.db, args[1])
+# OBJECT IDLETIME and OBJECT FREQ need a per-key access clock or counter.  Keeping one for
+# every key costs ~45 bytes a key (measured: 1M keys went from 1.53x to 1.95x Redis' memory),
+# so they arrive with memory accounting and eviction (the operations issue), which needs the
+# same data; until then they are unknown subcommands rather than wrong answers.
 
 
 # --- gateway-to-shard transfer of whole keys (cross-shard RENAME, COPY ...) ----------

@@ -251,7 +251,7 @@ def _check_length(ctx: Ctx, size: int) -> None:
         raise RedisError(errors.STRING_TOO_LONG)
 
 
-@command("APPEND key value", 3, "write denyoom", (1, 1, 1), acl="@write @string @fast",
+@command("APPEND key value", 3, "write denyoom fast", (1, 1, 1), acl="@write @string @fast",
          group="string", since="2.0.0", summary="Append a value to a key")
 def append(ctx: Ctx, args: list[bytes]) -> Any:
     key, tail = args
