@@ -357,7 +357,7 @@ def config_set(conn: ClientConnection, argv: list[bytes]) -> Any:
         changed = conn.gateway.config.set(pairs)
     except ConfigError as exc:
         raise RedisError(str(exc)) from None
-    return conn.gateway.apply_config(changed)
+    return conn.gateway.apply_config(pairs, changed)
 
 
 @command("CONFIG RESETSTAT", 2, "admin noscript loading stale", acl="@admin @slow @dangerous",

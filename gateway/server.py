@@ -27,7 +27,7 @@ log = logging.getLogger("atoll.gateway")
 
 class Gateway:
     def __init__(self, index: int, config: Config, shard_endpoints: list[str],
-                 loop: asyncio.AbstractEventLoop, run_id: str) -> None:
+                 loop: asyncio.AbstractEventLoop, run_id: str, supervisor: Any = None) -> None:
         import gateway.commands  # noqa: F401  (registers the gateway's own commands)
         import gateway.introspection  # noqa: F401
         from gateway.router import Router
@@ -54,6 +54,11 @@ class Gateway:
         self._next_id = index + 1
         self._id_step = max(int(config.value("gateways")), 1)
         self.servers: list[asyncio.AbstractServer] = []
+        # A multiprocessing pipe to the supervisor: CONFIG SET and SHUTDOWN go up, settings
+        # changed on other gateways come down.
+        self.supervisor = supervisor
+        if supervisor is not None:
+            loop.add_reader(supervisor.fileno(), self._from_supervisor)
         self.stopping = asyncio.Event()
 
     def next_client_id(self) -> int:
@@ -67,8 +72,31 @@ class Gateway:
             self.stats[key] = 0
         self.router.commands_processed = 0
 
-    def apply_config(self, changed: list[str]) -> Any:
-        """Push changed settings to every shard, then answer OK (or the first error)."""
+    def _from_supervisor(self) -> None:
+        while self.supervisor.poll():
+            try:
+                kind, payload = self.supervisor.recv()
+            except (EOFError, OSError):
+                self.loop.remove_reader(self.supervisor.fileno())
+                return
+            if kind == "config":
+                try:
+                    self.config.set(payload)
+                except Exception:  # validated where it was set; a failure here is only logged
+                    log.exception("could not apply a setting from another gateway")
+                self._settings_changed()
+
+    def _settings_changed(self) -> None:
+        max_bulk = self.config.value("proto-max-bulk-len")
+        for conn in self.clients.values():
+            conn.parser.max_bulk = max_bulk
+
+    def apply_config(self, pairs: list[tuple[str, str]], changed: list[str]) -> Any:
+        """Tell the supervisor (and through it the other gateways) and every shard about
+        changed settings, then answer OK."""
+        self._settings_changed()
+        if self.supervisor is not None and changed:
+            self.supervisor.send(("config", pairs))
         import msgpack
 
         from gateway import cross
@@ -87,7 +115,10 @@ class Gateway:
 
     def request_shutdown(self, save: bool) -> None:
         log.warning("User requested shutdown...")
-        os.kill(os.getppid(), signal.SIGTERM)
+        if self.supervisor is not None:
+            self.supervisor.send(("shutdown", {"save": save}))
+        else:
+            os.kill(os.getppid(), signal.SIGTERM)
 
     async def serve(self) -> None:
         from gateway.connection import ClientConnection
@@ -146,7 +177,7 @@ def _listening_socket(address: str, port: int, backlog: int) -> socket.socket:
 
 
 def run_gateway(index: int, config_dict: dict[str, Any], shard_endpoints: list[str],
-                run_id: str) -> None:
+                run_id: str, supervisor: Any = None) -> None:
     """Process entry point."""
     import uvloop
 
@@ -157,7 +188,7 @@ def run_gateway(index: int, config_dict: dict[str, Any], shard_endpoints: list[s
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    gateway = Gateway(index, config, shard_endpoints, loop, run_id)
+    gateway = Gateway(index, config, shard_endpoints, loop, run_id, supervisor)
     loop.add_signal_handler(signal.SIGTERM, gateway.stopping.set)
     try:
         loop.run_until_complete(gateway.serve())

@@ -51,6 +51,7 @@ class Supervisor:
         self.run_dir = self._make_run_dir()
         self.endpoints = [f"ipc://{self.run_dir}/shard-{i}.sock" for i in range(self.shards)]
         self.children: dict[str, BaseProcess] = {}
+        self.pipes: dict[str, Any] = {}  # gateway name -> our end of its pipe
         self.restarts: dict[str, int] = {}
         self.stopping = False
 
@@ -82,10 +83,18 @@ class Supervisor:
         else:
             from gateway.server import run_gateway
 
+            ours, theirs = self.mp.Pipe()
+            old = self.pipes.pop(name, None)
+            if old is not None:
+                old.close()
+            self.pipes[name] = ours
             proc = self.mp.Process(target=run_gateway, name=name,
-                                   args=(index, self._config_dict(), self.endpoints, self.run_id))
+                                   args=(index, self._config_dict(), self.endpoints, self.run_id,
+                                         theirs))
         proc.start()
         self.children[name] = proc
+        if kind == "gateway":
+            theirs.close()
 
     def _shard_settings(self) -> dict[str, Any]:
         cfg = self.config
@@ -103,13 +112,36 @@ class Supervisor:
         log.info("All actors started; gateways listen on port %s", self.config.value("port"))
         while not self.stopping:
             sentinels = {proc.sentinel: name for name, proc in self.children.items()}
-            ready = wait(list(sentinels), timeout=0.5)
-            for sentinel in ready:
-                name = sentinels[sentinel]
+            pipes = {id(pipe): (name, pipe) for name, pipe in self.pipes.items()}
+            ready = wait(list(sentinels) + [p for _, p in pipes.values()], timeout=0.5)
+            for item in ready:
                 if self.stopping:
                     break
-                self._restart(name)
+                if id(item) in pipes:
+                    self._message(*pipes[id(item)])
+                elif item in sentinels:
+                    self._restart(sentinels[item])
         return self._shutdown()
+
+    def _message(self, sender: str, pipe: Any) -> None:
+        """A gateway's request: a setting changed by CONFIG SET, or SHUTDOWN."""
+        try:
+            kind, payload = pipe.recv()
+        except (EOFError, OSError):
+            return  # the gateway died; its sentinel restarts it
+        if kind == "config":
+            try:
+                self.config.set(payload)
+            except Exception:
+                log.exception("could not apply CONFIG SET from %s", sender)
+            for name, other in self.pipes.items():
+                if name != sender:
+                    try:
+                        other.send(("config", payload))
+                    except OSError:
+                        pass
+        elif kind == "shutdown":
+            self.stopping = True
 
     def _restart(self, name: str) -> None:
         proc = self.children[name]

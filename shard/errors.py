@@ -120,3 +120,17 @@ BITFIELD_TYPE = (
 )
 BITFIELD_OVERFLOW = "ERR Invalid OVERFLOW type specified"
 BITFIELD_RO_GET_ONLY = "ERR BITFIELD_RO only supports the GET subcommand"
+
+# --- sorted sets (and SORT) -------------------------------------------------------------------
+ZADD_NX_XX = "ERR XX and NX options at the same time are not compatible"
+ZADD_INCR_PAIRS = "ERR INCR option supports a single increment-element pair"
+SCORE_NAN = "ERR resulting score is not a number (NaN)"
+MIN_MAX_NOT_FLOAT = "ERR min or max is not a float"
+MIN_MAX_NOT_LEX = "ERR min or max not valid string range item"
+ZRANGE_LIMIT_RANK = (
+    "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+)
+ZRANGE_WITHSCORES_LEX = "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
+SETOP_NO_KEYS = "ERR at least 1 input key is needed for '{cmd}' command"
+SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"

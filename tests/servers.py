@@ -42,6 +42,8 @@ def ping(port: int) -> bool:
     client = redis.Redis(port=port, socket_timeout=1, protocol=2)
     try:
         return bool(client.ping())
+    except (redis.AuthenticationError, redis.ResponseError) as exc:
+        return "NOAUTH" in str(exc) or isinstance(exc, redis.AuthenticationError)
     finally:
         client.close()
 
