@@ -197,9 +197,12 @@ class Scratch:
     def __init__(self, gw: Gateway) -> None:
         from shard.actor import ShardExecutor
 
-        settings = {"databases": gw.databases}
-        settings.update({k: gw.config.value(k) for k in _SCRATCH_SETTINGS})
-        self.executor = ShardExecutor(-1, settings)
+        self.executor = ShardExecutor(-1, {"databases": gw.databases})
+        self.refresh(gw.config)
+
+    def refresh(self, config: Any) -> None:
+        """Take the settings that shape values (encodings, size limits) from ``config``."""
+        self.executor.config.update({k: config.value(k) for k in _SCRATCH_SETTINGS})
 
     async def run(self, gw: Gateway, conn: ClientConnection, spec: CommandSpec,
                   argv: list[bytes], positions: list[int]) -> Any:

@@ -90,6 +90,7 @@ class Gateway:
         max_bulk = self.config.value("proto-max-bulk-len")
         for conn in self.clients.values():
             conn.parser.max_bulk = max_bulk
+        self.scratch.refresh(self.config)
 
     def apply_config(self, pairs: list[tuple[str, str]], changed: list[str]) -> Any:
         """Tell the supervisor (and through it the other gateways) and every shard about
