@@ -77,7 +77,10 @@ class Gateway:
             try:
                 kind, payload = self.supervisor.recv()
             except (EOFError, OSError):
+                # The supervisor is gone: nobody would stop or restart us.
+                log.warning("Gateway %d: supervisor exited, exiting too", self.index)
                 self.loop.remove_reader(self.supervisor.fileno())
+                self.stopping.set()
                 return
             if kind == "config":
                 try:

@@ -117,6 +117,7 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
     poller.register(sock, zmq.POLLIN)
     period = 1.0 / max(int(config.get("hz", 10)), 1)
     next_cycle = time.monotonic() + period
+    parent = os.getppid()
     while not stop:
         timeout = max(next_cycle - time.monotonic(), 0) * 1000
         if poller.poll(timeout):
@@ -125,6 +126,9 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
         if now >= next_cycle:
             executor.ks.active_expire(budget_ms=period * 250)
             next_cycle = now + period
+            if os.getppid() != parent:  # the supervisor is gone: nobody will stop us
+                log.warning("Shard %d: supervisor exited, exiting too", index)
+                break
     sock.close()
     context.term()
 

@@ -62,7 +62,11 @@ class AtollServer:
     def start(self) -> AtollServer:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(lambda: ping(self.port), what=f"atoll on port {self.port}")
+        try:
+            wait_until(lambda: ping(self.port), what=f"atoll on port {self.port}")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> int:

@@ -172,3 +172,19 @@ def test_shutdown_command_stops_everything(tmp_path: Path) -> None:
 def test_sigterm_exits_zero(tmp_path: Path) -> None:
     server = AtollServer(tmp_path).start()
     assert server.stop() == 0
+
+
+def test_actors_exit_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    server = AtollServer(tmp_path).start()
+    shard, gateway = _pid_of(server, "Shard 0"), _pid_of(server, "Gateway 0")
+    server.proc.kill()
+    server.proc.wait()
+
+    def gone(pid: int) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return True
+        return "zombie" in state
+
+    wait_until(lambda: gone(shard) and gone(gateway), timeout=10, what="orphaned actors exiting")
