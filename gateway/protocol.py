@@ -29,11 +29,22 @@ UNAUTH_MAX_BULK = 16384
 Command = list[bytes]
 # What sends a chunk to the exact parser although it looks clean:
 # - RESP types hiredis would turn into bytes inside a request although Redis refuses them
-#   (``+simple``, ``=verbatim``, ``|attribute``);
-# - headers with 7+ digits: hiredis allocates an array of the announced size up front, so
-#   ``*2000000000`` must never reach it, and big bulks are better read by the exact parser,
-#   which checks proto-max-bulk-len and waits for the data without copying it again and again.
-_NOT_FOR_HIREDIS = re.compile(rb"\r\n[+=|]|[*$]-?\d{7}")
+#   (``+simple``, ``=verbatim``, ``|attribute``); three memchr scans rule them out cheaply and
+#   the regex only runs when one of the bytes occurs at all;
+# - array headers of a million elements or more: hiredis allocates the announced array up
+#   front and freeing a 3-billion slot one takes seconds.  (Big bulks need no check: a chunk
+#   no longer than proto-max-bulk-len cannot hold one above it, and a frame hiredis cannot
+#   finish in one chunk is handed to the exact parser, which enforces the limits.)
+_SUSPECT_TYPE = re.compile(rb"\r\n[+=|]")
+_HUGE_ARRAY = re.compile(rb"\*\d{7}")
+
+
+def _hiredis_safe(data: bytes) -> bool:
+    if (data.find(b"+") >= 0 or data.find(b"=") >= 0 or data.find(b"|") >= 0) and (
+        _SUSPECT_TYPE.search(data) is not None
+    ):
+        return False
+    return _HUGE_ARRAY.search(data) is None
 
 
 class RequestParser:
@@ -55,7 +66,7 @@ class RequestParser:
             and data[-2:] == b"\r\n"
             and len(data) <= self.max_bulk
             and self.authenticated
-            and _NOT_FOR_HIREDIS.search(data) is None
+            and _hiredis_safe(data)
         ):
             commands = self._fast(data)
             if commands is not None:

@@ -189,6 +189,9 @@ def run_gateway(index: int, config_dict: dict[str, Any], shard_endpoints: list[s
 
     config = Config.from_dict(config_dict)
     setup_logging(config_dict_values(config), role="G")
+    from shard.actor import tune_gc
+
+    tune_gc()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -97,11 +97,21 @@ def _handlers(table: dict[str, CommandSpec]) -> dict[bytes, CommandSpec]:
     return out
 
 
+def tune_gc() -> None:
+    """Collect cyclic garbage rarely: hot paths allocate many short-lived lists that form no
+    cycles, and the default threshold (700) made the collector ~2% of a busy gateway."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
     """Process entry point: serve batches on ``endpoint`` until SIGTERM."""
     from server.log import setup_logging
 
     setup_logging(config, role="S")
+    tune_gc()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))

@@ -128,3 +128,13 @@ def test_unauthenticated_limits() -> None:
 )
 def test_inline_splitting(line: bytes, args: list[bytes] | None) -> None:
     assert split_inline(line) == args
+
+
+@pytest.mark.parametrize("data", [b"*3000000000\r\n", b"*1\r\n*3000000000\r\n", b"*2147483647\r\n"])
+def test_huge_array_headers_never_reach_hiredis(data: bytes) -> None:
+    # hiredis allocates an announced array up front; freeing a 3e9-slot one took 5 s.
+    import time
+
+    started = time.monotonic()
+    parse_all(data)
+    assert time.monotonic() - started < 0.5
