@@ -12,6 +12,7 @@ SIGTERM (or SHUTDOWN from a client) stops the gateways first, then the shards, a
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import os
@@ -206,6 +207,33 @@ def _daemonize() -> None:
         os.dup2(devnull, fd)
 
 
+def port_in_use(config: Config) -> str | None:
+    """Redis' start-up error when the port is taken.
+
+    Gateways bind with SO_REUSEPORT (so several can share the port), which would also let a
+    second server join a port another one owns; a plain bind first tells the two apart.
+    """
+    import socket
+
+    bind = config.value("bind")
+    addresses = bind.split() if isinstance(bind, str) else list(bind)
+    port = int(config.value("port"))
+    for address in addresses or ["127.0.0.1"]:
+        optional = address.startswith("-")
+        host = address[1:] if optional else address
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                if optional and exc.errno != errno.EADDRINUSE:
+                    continue
+                return (f"Warning: Could not create server TCP listening socket {host}:{port}: "
+                        f"bind: {exc.strerror}")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("-v", "--version"):
@@ -223,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         _daemonize()
     setup_logging({"logfile": config.value("logfile"), "loglevel": config.value("loglevel")},
                   role="M")
+    problem = port_in_use(config)
+    if problem:
+        log.warning(problem)
+        log.warning("Failed listening on port %s (tcp), aborting.", config.value("port"))
+        return 1
     supervisor = Supervisor(config)
     supervisor.write_pidfile()
     return supervisor.run()

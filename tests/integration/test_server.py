@@ -188,3 +188,12 @@ def test_actors_exit_when_the_supervisor_is_killed(tmp_path: Path) -> None:
         return "zombie" in state
 
     wait_until(lambda: gone(shard) and gone(gateway), timeout=10, what="orphaned actors exiting")
+
+
+def test_second_server_on_a_taken_port_refuses_to_start(atoll: AtollServer, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*AtollServer(tmp_path).args[:2], "--port", str(atoll.port), "--dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert done.returncode == 1
+    assert "Address already in use" in done.stdout
