@@ -34,7 +34,7 @@ class ClientConnection(asyncio.Protocol):
         self.replies: deque[Any] = deque()
         self.held: deque[list[bytes]] = deque()  # commands waiting behind a multi-step one
         self.busy = False
-        self.open_run: Any = None  # the router's current run of hot commands (see Router)
+        self.open_group: Any = None  # the router's current group of hot commands
         self.closing = False
         self.close_after_reply = False
         self.paused_by_replies = False
@@ -109,18 +109,18 @@ class ClientConnection(asyncio.Protocol):
                     return
                 dispatch(self, argv)
         finally:
-            # A run may only grow until its batch leaves (next loop tick): close it here.
-            self.open_run = None
+            # A group may only grow until its batches leave (next loop tick): close it here.
+            self.open_group = None
 
     def reply(self, data: bytes) -> None:
         """Queue ready bytes."""
-        self.open_run = None
+        self.open_group = None
         self.replies.append(data)
         if data[:1] == b"-":
             self.gateway.stats["errors"] += 1
 
     def new_slot(self) -> Slot:
-        self.open_run = None
+        self.open_group = None
         slot = Slot(self)
         self.replies.append(slot)
         return slot

@@ -43,6 +43,49 @@ class Slot:
         self.value: bytes | None = None
 
 
+class Group:
+    """One connection's hot commands from one read, spread over shards.
+
+    Each shard involved gets one batch entry holding all of the group's commands for it and
+    answers with their replies in order; when every part is in, the replies are put back in
+    request order.  Reordering across shards is safe because every command of a group has a
+    single key: commands on different shards never touch the same key.
+    """
+
+    __slots__ = ("conn", "value", "meta", "order", "entries", "parts", "missing")
+
+    def __init__(self, conn: Any, meta: int) -> None:
+        self.conn = conn
+        self.value: bytes | None = None
+        self.meta = meta
+        self.order: list[int] = []  # shard index of each command, in request order
+        self.entries: dict[int, list[Any]] = {}  # shard index -> its commands
+        self.parts: dict[int, list[bytes]] = {}
+        self.missing = 0
+
+    def complete(self, index: int, replies: list[bytes]) -> bool:
+        self.parts[index] = replies
+        self.missing -= 1
+        if self.missing:
+            return False
+        if len(self.parts) == 1:
+            self.value = b"".join(replies)
+        else:
+            streams = {i: iter(part) for i, part in self.parts.items()}
+            self.value = b"".join([next(streams[i]) for i in self.order])
+        return True
+
+
+class GroupPart:
+    """The waiter for one shard's share of a :class:`Group`."""
+
+    __slots__ = ("group", "index")
+
+    def __init__(self, group: Group, index: int) -> None:
+        self.group = group
+        self.index = index
+
+
 class ShardLink:
     __slots__ = ("index", "sock", "outgoing", "waiters", "endpoint", "inflight", "monitor")
 
@@ -135,7 +178,11 @@ class ShardLinks:
             if waiters is None:  # the batch was failed when its shard went away
                 continue
             for waiter, reply in zip(waiters, replies, strict=True):
-                if type(waiter) is Slot:
+                kind = type(waiter)
+                if kind is GroupPart:
+                    if waiter.group.complete(waiter.index, reply):
+                        touched.add(waiter.group.conn)
+                elif kind is Slot:
                     waiter.value = reply
                     touched.add(waiter.conn)
                 else:
@@ -160,7 +207,11 @@ class ShardLinks:
         batches, link.inflight = link.inflight, {}
         for waiters in batches.values():
             for waiter in waiters:
-                if type(waiter) is Slot:
+                if type(waiter) is GroupPart:
+                    group = waiter.group
+                    if group.complete(waiter.index, [line] * len(group.entries[waiter.index])):
+                        touched.add(group.conn)
+                elif type(waiter) is Slot:
                     waiter.value = line
                     touched.add(waiter.conn)
                 else:

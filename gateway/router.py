@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway import cross
 from gateway.connection import ClientConnection
-from gateway.links import Slot, key_slot
+from gateway.links import Group, GroupPart, key_slot
 from shard import errors, wire
 from shard.errors import RedisError
 from shard.reply import encode
@@ -40,6 +40,9 @@ class Router:
             name: spec for name, spec in self.by_name.items()
             if spec.route == SHARD and spec.single_key and not spec.subcommands
         }
+        # Clients send names in upper case (redis-cli, redis-py, redis-benchmark): finding
+        # them without lower() saves a bytes object per command.
+        self.hot.update({name.upper(): spec for name, spec in self.hot.items()})
         assert wire.DB_SHIFT == 3 and wire.RESP3 == 1  # the hot path packs meta by hand
         self.commands_processed = 0
 
@@ -73,12 +76,11 @@ class Router:
         """Route one command.
 
         The first branch is the hot path: a command whose only key is argv[1] (GET, SET,
-        INCR, LPUSH ...).  Consecutive such commands of one connection that go to the same
-        shard within one read form a *run*: one batch entry and one reply slot, answered by
-        the shard with the joined replies.  A pipeline of 16 commands to one shard costs the
-        gateway one slot, one waiter and one write instead of 16.
+        INCR, LPUSH ...).  Such commands of one connection within one read form a *group*
+        (see ``links.Group``): one batch entry per shard involved and one reply slot, so a
+        pipeline of 16 commands costs the gateway one slot and at most one entry per shard.
         """
-        spec = self.hot.get(argv[0].lower())
+        spec = self.hot.get(argv[0]) or self.hot.get(argv[0].lower())
         if spec is not None and conn.authenticated:
             argc, arity = len(argv), spec.arity
             if argc == arity or (arity < 0 and argc >= -arity):
@@ -87,17 +89,20 @@ class Router:
                 links = self.links
                 link = links.shard_of(argv[1])
                 meta = (conn.db << 3) | conn.resp3 | wire.RUN
-                run = conn.open_run
-                if run is not None and run[0] is link and run[1] == meta:
-                    run[2].append(argv)
-                    return
-                slot = Slot(conn)
-                conn.replies.append(slot)
-                commands = [argv]
-                conn.open_run = (link, meta, commands)
-                links.send(link, [meta, commands], slot)
+                group = conn.open_group
+                if group is None or group.meta != meta:
+                    group = conn.open_group = Group(conn, meta)
+                    conn.replies.append(group)
+                index = link.index
+                commands = group.entries.get(index)
+                if commands is None:
+                    commands = group.entries[index] = []
+                    group.missing += 1
+                    links.send(link, [meta, commands], GroupPart(group, index))
+                commands.append(argv)
+                group.order.append(index)
                 return
-        conn.open_run = None
+        conn.open_group = None
         self._dispatch(conn, argv)
 
     def _dispatch(self, conn: ClientConnection, argv: list[bytes]) -> None:

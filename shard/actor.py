@@ -46,7 +46,7 @@ class ShardExecutor:
         out = []
         for meta, argv in entries:
             if meta & wire.RUN:
-                out.append(b"".join([execute(meta, one) for one in argv]))
+                out.append([execute(meta, one) for one in argv])
             else:
                 out.append(execute(meta, argv))
         return out

@@ -6,6 +6,7 @@ from typing import Any
 
 from shard.errors import NOT_INTEGER, SYNTAX, WRONGTYPE, RedisError
 from shard.keyspace import Database, Keyspace
+from shard.numbers import string2ll
 
 
 class Ctx:
@@ -46,8 +47,6 @@ class Ctx:
 
 def int_arg(raw: bytes, error: str = NOT_INTEGER) -> int:
     """A 64-bit integer argument, parsed with Redis' strict rules."""
-    from shard.numbers import string2ll
-
     value = string2ll(raw)
     if value is None:
         raise RedisError(error)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shard import errors
+from shard import errors, numbers
 from shard.context import Ctx, int_arg
 from shard.errors import RedisError
+from shard.numbers import string2ll
 from shard.reply import OK
 from shard.table import command
 
@@ -186,8 +187,6 @@ def msetnx(ctx: Ctx, args: list[bytes]) -> Any:
 
 
 def _incr_by(ctx: Ctx, key: bytes, delta: int) -> int:
-    from shard.numbers import string2ll
-
     current = ctx.lookup_string(key)
     value = 0
     if current is not None:
@@ -233,8 +232,6 @@ def decrby(ctx: Ctx, args: list[bytes]) -> Any:
          acl="@write @string @fast", group="string", since="2.6.0",
          summary="Increment the float value of a key by the given amount")
 def incrbyfloat(ctx: Ctx, args: list[bytes]) -> Any:
-    from shard import numbers
-
     current = ctx.lookup_string(args[0])
     try:
         result = numbers.incrbyfloat(current, args[1])

@@ -1,10 +1,12 @@
 """The gateway <-> shard message format.
 
 A batch is one msgpack list of entries ``[meta, argv]``; ``argv[0]`` is the lower-case command
-name.  With the RUN flag an entry is ``[meta, [argv, argv, ...]]``: consecutive commands of one
-client for this shard, answered with one bytes value, their replies joined.  ``meta`` packs the database index and two flags.  The shard answers with one msgpack
-list holding a reply per entry, in order (DEALER -> ROUTER keeps order, so no ids travel):
-ready RESP bytes for plain entries, or a structured value for entries the gateway merges.
+name.  With the RUN flag an entry is ``[meta, [argv, argv, ...]]``: the commands of one
+client for this shard (see gateway/links.py Group), answered with the list of their replies.
+``meta`` packs the database index and the flags below.  A batch travels as
+``[batch_id, entries]`` and the shard answers ``[batch_id, replies]``, a reply per entry in
+order: ready RESP bytes for plain entries, or a structured value for entries the gateway
+merges.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from shard.reply import NULL_ARRAY, Simple
 
 RESP3 = 1
 STRUCTURED = 2
-RUN = 4  # the entry holds a list of commands of one client; the reply is their joined replies
+RUN = 4  # the entry holds a list of commands of one client; the reply is the list of replies
 DB_SHIFT = 3
 
 EXT_ERROR = 1
