@@ -20,7 +20,8 @@ import zmq
 from shard import wire
 
 NSLOTS = 16384
-_crc16 = binascii.crc_hqx  # CRC16-CCITT (XMODEM), the one Redis Cluster uses
+# CRC16-CCITT (XMODEM), the one Redis Cluster uses.
+crc16 = binascii.crc_hqx
 
 
 def key_slot(key: bytes) -> int:
@@ -30,7 +31,7 @@ def key_slot(key: bytes) -> int:
         end = key.find(b"}", start + 1)
         if end > start + 1:
             key = key[start + 1 : end]
-    return _crc16(key, 0) & (NSLOTS - 1)
+    return crc16(key, 0) & (NSLOTS - 1)
 
 
 class Slot:
@@ -128,7 +129,7 @@ class ShardLinks:
             end = key.find(b"}", start + 1)
             if end > start + 1:
                 key = key[start + 1 : end]
-        return self.links[self.slot_owner[_crc16(key, 0) & 16383]]
+        return self.links[self.slot_owner[crc16(key, 0) & 16383]]
 
     def send(self, link: ShardLink, entry: list[Any], waiter: Any) -> None:
         link.outgoing.append(entry)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway import cross
 from gateway.connection import ClientConnection
-from gateway.links import Group, GroupPart, key_slot
+from gateway.links import Group, GroupPart, crc16, key_slot
 from shard import errors, wire
 from shard.errors import RedisError
 from shard.reply import encode
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from gateway.server import Gateway
 
 log = logging.getLogger("atoll.gateway")
+_RUN = wire.RUN
 
 
 class Router:
@@ -36,6 +37,10 @@ class Router:
             for one in [spec, *spec.subcommands.values()]:
                 one.wire_name = one.fullname.encode()
                 one.single_key = one.first_key == 1 and one.last_key == 1 and one.keys_fn is None
+        self.slot_owner = self.links.slot_owner
+        for spec in self.by_name.values():
+            spec.min_argc = spec.arity if spec.arity > 0 else -spec.arity
+            spec.max_argc = spec.arity if spec.arity > 0 else 1 << 30
         self.hot = {
             name: spec for name, spec in self.by_name.items()
             if spec.route == SHARD and spec.single_key and not spec.subcommands
@@ -80,28 +85,31 @@ class Router:
         (see ``links.Group``): one batch entry per shard involved and one reply slot, so a
         pipeline of 16 commands costs the gateway one slot and at most one entry per shard.
         """
-        spec = self.hot.get(argv[0]) or self.hot.get(argv[0].lower())
-        if spec is not None and conn.authenticated:
-            argc, arity = len(argv), spec.arity
-            if argc == arity or (arity < 0 and argc >= -arity):
-                self.commands_processed += 1
-                conn.last_command = argv[0] = spec.wire_name
-                links = self.links
-                link = links.shard_of(argv[1])
-                meta = (conn.db << 3) | conn.resp3 | wire.RUN
-                group = conn.open_group
-                if group is None or group.meta != meta:
-                    group = conn.open_group = Group(conn, meta)
-                    conn.replies.append(group)
-                index = link.index
-                commands = group.entries.get(index)
-                if commands is None:
-                    commands = group.entries[index] = []
-                    group.missing += 1
-                    links.send(link, [meta, commands], GroupPart(group, index))
-                commands.append(argv)
-                group.order.append(index)
-                return
+        hot = self.hot
+        spec = hot.get(argv[0]) or hot.get(argv[0].lower())
+        if spec is not None and conn.authenticated and spec.min_argc <= len(argv) <= spec.max_argc:
+            self.commands_processed += 1
+            conn.last_command = argv[0] = spec.wire_name
+            key = argv[1]
+            start = key.find(b"{")  # the slot of the key, as links.key_slot, inlined
+            if start >= 0:
+                end = key.find(b"}", start + 1)
+                if end > start + 1:
+                    key = key[start + 1 : end]
+            index = self.slot_owner[crc16(key, 0) & 16383]
+            meta = (conn.db << 3) | conn.resp3 | _RUN
+            group = conn.open_group
+            if group is None or group.meta != meta:
+                group = conn.open_group = Group(conn, meta)
+                conn.replies.append(group)
+            commands = group.entries.get(index)
+            if commands is None:
+                commands = group.entries[index] = []
+                group.missing += 1
+                self.links.send(self.links.links[index], [meta, commands], GroupPart(group, index))
+            commands.append(argv)
+            group.order.append(index)
+            return
         conn.open_group = None
         self._dispatch(conn, argv)
 

@@ -46,6 +46,8 @@ class CommandSpec:
     # whether argv[1] is its only key (the hot path: GET, SET, INCR ...).
     wire_name: bytes = b""
     single_key: bool = False
+    min_argc: int = 0
+    max_argc: int = 0
 
     @property
     def fullname(self) -> str:
