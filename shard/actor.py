@@ -64,7 +64,7 @@ class ShardExecutor:
                 if sub is None:
                     raise RedisError(f"ERR unknown command '{argv[0].decode('latin-1')}' for shard")
                 spec = sub
-            ctx.name = spec.fullname
+            ctx.spec = spec
             value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
         except RedisError as exc:
             value = exc

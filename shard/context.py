@@ -16,15 +16,20 @@ class Ctx:
     ``resp3`` and ``name`` before each call.
     """
 
-    __slots__ = ("ks", "db", "resp3", "name", "config", "shard")
+    __slots__ = ("ks", "db", "resp3", "spec", "config", "shard")
 
     def __init__(self, ks: Keyspace, config: dict[str, Any] | None = None) -> None:
         self.ks = ks
         self.db: Database = ks.dbs[0]
         self.resp3 = False
-        self.name = ""
+        self.spec: Any = None
         self.config: dict[str, Any] = config if config is not None else {}
         self.shard: Any = None
+
+    @property
+    def name(self) -> str:
+        """The running command's full name (``set``, ``object|encoding``), for error texts."""
+        return self.spec.fullname if self.spec is not None else ""
 
     @property
     def now(self) -> int:
