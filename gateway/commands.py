@@ -320,6 +320,27 @@ def _kill(victims: list[ClientConnection], me: ClientConnection) -> None:
             victim.close()
 
 
+@command("CLIENT UNBLOCK client-id [TIMEOUT | ERROR]", -3, "admin noscript loading stale",
+         acl="@admin @slow @dangerous @connection", route=G, parent="client", since="5.0.0",
+         summary="Unblock a client blocked in a blocking command from a different connection")
+def client_unblock(conn: ClientConnection, argv: list[bytes]) -> Any:
+    client_id = string2ll(argv[2])
+    if client_id is None:
+        raise RedisError(errors.NOT_INTEGER)
+    how = b"TIMEOUT"
+    if len(argv) == 4:
+        how = argv[3].upper()
+        if how not in (b"TIMEOUT", b"ERROR"):
+            raise RedisError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+    elif len(argv) > 4:
+        raise RedisError(errors.SYNTAX)
+    target = conn.gateway.clients.get(client_id)
+    if target is None or target.blocked_on is None:
+        return 0
+    conn.gateway.unblock(target, how)
+    return 1
+
+
 @command("CLIENT NO-EVICT ON | OFF", 3, "admin noscript loading stale",
          acl="@admin @slow @dangerous @connection", route=G, parent="client", since="7.0.0",
          summary="Set client eviction mode for the current connection")

@@ -34,7 +34,8 @@ class ClientConnection(asyncio.Protocol):
         self.replies: deque[Any] = deque()
         self.held: deque[list[bytes]] = deque()  # commands waiting behind a multi-step one
         self.busy = False
-        self.open_group: Any = None  # the router's current group of hot commands
+        self.open_group: Any = None
+        self.blocked_on: Any = None  # (link, token) while a blocking command waits in a shard  # the router's current group of hot commands
         self.closing = False
         self.close_after_reply = False
         self.paused_by_replies = False
@@ -69,6 +70,8 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         self.gateway.clients.pop(self.id, None)
+        if self.blocked_on is not None:  # stop the wait, so no value is popped for nobody
+            self.gateway.unblock(self, b"DROP")
 
     def pause_writing(self) -> None:
         self.write_paused = True

@@ -87,8 +87,26 @@ class GroupPart:
         self.index = index
 
 
+class BlockingWaiter:
+    """The waiter of a blocking command: resolved by its immediate reply, or later by an
+    unsolicited message carrying the token the shard parked it under."""
+
+    __slots__ = ("future", "conn", "token")
+
+    def __init__(self, future: Any, conn: Any) -> None:
+        self.future = future
+        self.conn = conn
+        self.token = 0
+
+    def resolve(self, reply: Any) -> None:
+        self.conn.blocked_on = None
+        if not self.future.done():
+            self.future.set_result(reply)
+
+
 class ShardLink:
-    __slots__ = ("index", "sock", "outgoing", "waiters", "endpoint", "inflight", "monitor")
+    __slots__ = ("index", "sock", "outgoing", "waiters", "endpoint", "inflight", "monitor",
+                 "blocked")
 
     def __init__(self, index: int, endpoint: str, context: zmq.Context) -> None:
         self.index = index
@@ -101,6 +119,7 @@ class ShardLink:
         self.outgoing: list[Any] = []
         self.waiters: list[Any] = []
         self.inflight: dict[int, list[Any]] = {}
+        self.blocked: dict[int, BlockingWaiter] = {}  # token -> a client waiting in the shard
         self.monitor = self.sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
 
 
@@ -175,6 +194,12 @@ class ShardLinks:
             except zmq.Again:
                 break
             batch_id, replies = unpack(payload)
+            if batch_id == wire.UNSOLICITED:
+                for token, reply in replies:
+                    blocked = link.blocked.pop(token, None)
+                    if blocked is not None:
+                        blocked.resolve(reply)
+                continue
             waiters = inflight.pop(batch_id, None)
             if waiters is None:  # the batch was failed when its shard went away
                 continue
@@ -186,6 +211,13 @@ class ShardLinks:
                 elif kind is Slot:
                     waiter.value = reply
                     touched.add(waiter.conn)
+                elif kind is BlockingWaiter:
+                    if type(reply) is wire.Blocked:
+                        waiter.token = reply.token
+                        link.blocked[reply.token] = waiter
+                        waiter.conn.blocked_on = (link, reply.token)
+                    else:
+                        waiter.resolve(reply)
                 else:
                     waiter(reply)
         for conn in touched:
@@ -205,6 +237,9 @@ class ShardLinks:
         and no late reply is matched to the wrong waiter."""
         line, value = self.shard_down_error
         touched = set()
+        blocked, link.blocked = link.blocked, {}
+        for waiter in blocked.values():
+            waiter.resolve(line)
         batches, link.inflight = link.inflight, {}
         for waiters in batches.values():
             for waiter in waiters:
@@ -215,6 +250,8 @@ class ShardLinks:
                 elif type(waiter) is Slot:
                     waiter.value = line
                     touched.add(waiter.conn)
+                elif type(waiter) is BlockingWaiter:
+                    waiter.resolve(line)
                 else:
                     waiter(value)
         for conn in touched:

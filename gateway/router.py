@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from gateway import cross
 from gateway.connection import ClientConnection
-from gateway.links import Group, GroupPart, crc16, key_slot
+from gateway.links import BlockingWaiter, Group, GroupPart, ShardLink, crc16, key_slot
 from shard import errors, wire
 from shard.errors import RedisError
-from shard.reply import encode
+from shard.reply import Raw, encode
 from shard.table import FANOUT, GATEWAY, SHARD, TABLE, CommandSpec
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class Router:
         # Clients send names in upper case (redis-cli, redis-py, redis-benchmark): finding
         # them without lower() saves a bytes object per command.
         self.hot.update({name.upper(): spec for name, spec in self.hot.items()})
-        assert wire.DB_SHIFT == 3 and wire.RESP3 == 1  # the hot path packs meta by hand
+        assert wire.DB_SHIFT == 4 and wire.RESP3 == 1  # the hot path packs meta by hand
         self.commands_processed = 0
 
     def resolve(self, conn: ClientConnection, argv: list[bytes]) -> CommandSpec | None:
@@ -97,7 +97,7 @@ class Router:
                 if end > start + 1:
                     key = key[start + 1 : end]
             index = self.slot_owner[crc16(key, 0) & 16383]
-            meta = (conn.db << 3) | conn.resp3 | _RUN
+            meta = (conn.db << 4) | conn.resp3 | _RUN
             group = conn.open_group
             if group is None or group.meta != meta:
                 group = conn.open_group = Group(conn, meta)
@@ -142,11 +142,25 @@ class Router:
             return
         owner = links.slot_owner
         shards = {owner[key_slot(argv[p])] for p in positions}
+        if "blocking" in spec.flags:
+            if len(shards) > 1:  # waiting on several shards comes with the cross-shard issue
+                conn.reply(RedisError(errors.CROSSSHARD_BLOCKING).line())
+                return
+            conn.run_async(self._blocking(conn, links.links[shards.pop()], meta, argv))
+            return
         if len(shards) == 1:
             links.send(links.links[shards.pop()], [meta, argv], conn.new_slot())
             return
         strategy = cross.STRATEGIES.get(spec.cross or "", cross.via_scratch)
         conn.run_async(strategy(self.gateway, conn, spec, argv, positions))
+
+    async def _blocking(self, conn: ClientConnection, link: ShardLink, meta: int,
+                        argv: list[bytes]) -> Any:
+        """A blocking command: the connection holds its later commands until the reply, which
+        comes at once or, after the shard parked it, in an unsolicited message."""
+        future = self.gateway.loop.create_future()
+        self.links.send(link, [meta, argv], BlockingWaiter(future, conn))
+        return Raw(await future)
 
     def _local(self, conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:
         try:

@@ -117,6 +117,18 @@ class Gateway:
 
         return push()
 
+    def unblock(self, conn: Any, how: bytes) -> None:
+        """End a client's wait in a shard (CLIENT UNBLOCK, or the client went away)."""
+        link, token = conn.blocked_on
+        if how == b"DROP":
+            link.blocked.pop(token, None)
+            conn.blocked_on = None
+        meta = wire.meta(0, False, structured=True)
+        self.links.request(link, meta, [b"__unblock", b"%d" % token, how])
+
+    def blocked_clients(self) -> int:
+        return sum(len(link.blocked) for link in self.links.links)
+
     def request_shutdown(self, save: bool) -> None:
         log.warning("User requested shutdown...")
         if self.supervisor is not None:

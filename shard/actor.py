@@ -17,11 +17,13 @@ from typing import Any
 import zmq
 
 from shard import wire
+from shard.blocking import Block, BlockedClients, Waiter
 from shard.context import Ctx
 from shard.errors import RedisError
 from shard.keyspace import Keyspace
 from shard.reply import OK, encode
 from shard.table import CommandSpec, load_shard_commands
+from shard.wire import Blocked
 
 log = logging.getLogger("atoll.shard")
 
@@ -39,9 +41,13 @@ class ShardExecutor:
         self.handlers = _handlers(load_shard_commands())
         self.commands_processed = 0
         self.error_replies = 0
+        self.blocked = BlockedClients()
+        self.current_identity = b""  # the gateway whose batch is running
+        self.outbox: list[tuple[bytes, int, bytes]] = []  # replies to blocked commands
 
-    def execute_batch(self, entries: list[Any]) -> list[Any]:
+    def execute_batch(self, entries: list[Any], identity: bytes = b"") -> list[Any]:
         self.ks.tick()
+        self.current_identity = identity
         execute = self.execute
         out = []
         for meta, argv in entries:
@@ -49,6 +55,8 @@ class ShardExecutor:
                 out.append([execute(meta, one) for one in argv])
             else:
                 out.append(execute(meta, argv))
+        if self.blocked.ready:
+            self.serve_ready()
         return out
 
     def execute(self, meta: int, argv: list[bytes]) -> Any:
@@ -66,6 +74,13 @@ class ShardExecutor:
                 spec = sub
             ctx.spec = spec
             value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
+            if self.blocked.by_key and spec.is_write():
+                self._signal(spec, argv)
+        except Block as block:
+            if meta & (wire.STRUCTURED | wire.NOBLOCK):
+                value = block.timeout_reply
+            else:
+                return self._park(meta, argv, block)
         except RedisError as exc:
             value = exc
         except Exception as exc:  # a bug must not take the shard down: log it, answer an error
@@ -83,6 +98,63 @@ class ShardExecutor:
         if isinstance(value, RedisError):
             self.error_replies += 1
         return encode(value, resp3)
+
+
+    # --- blocked clients ---------------------------------------------------------------------
+
+    def _park(self, meta: int, argv: list[bytes], block: Block) -> Blocked:
+        blocked = self.blocked
+        token = blocked.next_token
+        blocked.next_token += 1
+        blocked.add(Waiter(self.current_identity, token, meta, argv, self.ctx.db.index,
+                           block.keys, block.deadline_ms, block.timeout_reply))
+        return Blocked(token)
+
+    def _signal(self, spec: CommandSpec, argv: list[bytes]) -> None:
+        """A write may have filled keys that clients wait on."""
+        if spec.name in _SIGNAL_ALL:
+            self.blocked.signal_all()
+        else:
+            self.blocked.signal(self.ctx.db.index, [argv[p] for p in spec.key_positions(argv)])
+
+    def serve_ready(self) -> None:
+        """Serve waiters of keys that got written, each key's waiters in arrival order."""
+        blocked = self.blocked
+        while blocked.ready:
+            key = blocked.ready.pop()
+            for waiter in list(blocked.by_key.get(key, ())):
+                if self._try_serve(waiter):
+                    blocked.remove(waiter)
+
+    def _try_serve(self, waiter: Waiter) -> bool:
+        ctx = self.ctx
+        ctx.db = self.ks.dbs[waiter.db]
+        ctx.resp3 = bool(waiter.meta & wire.RESP3)
+        spec = self.handlers[waiter.argv[0]]
+        ctx.spec = spec
+        try:
+            value = spec.handler(ctx, waiter.argv[1:])  # type: ignore[misc]
+        except Block:
+            return False
+        except RedisError as exc:
+            value = exc
+        self._signal(spec, waiter.argv)
+        self.deliver(waiter, value)
+        return True
+
+    def deliver(self, waiter: Waiter, value: Any) -> None:
+        if isinstance(value, RedisError):
+            self.error_replies += 1
+        self.outbox.append((waiter.identity, waiter.token, encode(value, bool(waiter.meta & wire.RESP3))))
+
+    def expire_waiters(self) -> None:
+        for waiter in self.blocked.expired(self.ks.clock()):
+            self.blocked.remove(waiter)
+            self.deliver(waiter, waiter.timeout_reply)
+
+
+# Writes that can fill keys without naming them: they wake every waiter to look again.
+_SIGNAL_ALL = {"move", "swapdb", "copy", "flushall", "flushdb", "__import", "restore"}
 
 
 def _handlers(table: dict[str, CommandSpec]) -> dict[bytes, CommandSpec]:
@@ -130,8 +202,15 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
     parent = os.getppid()
     while not stop:
         timeout = max(next_cycle - time.monotonic(), 0) * 1000
+        deadline = executor.blocked.next_deadline() if executor.blocked.by_token else 0
+        if deadline:
+            timeout = min(timeout, max(deadline - executor.ks.clock(), 0))
         if poller.poll(timeout):
             _drain(sock, executor)
+        if executor.blocked.by_token:
+            executor.expire_waiters()
+        if executor.outbox:
+            _send_outbox(sock, executor)
         now = time.monotonic()
         if now >= next_cycle:
             executor.ks.active_expire(budget_ms=period * 250)
@@ -143,6 +222,16 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
     context.term()
 
 
+def _send_outbox(sock: zmq.Socket, executor: ShardExecutor) -> None:
+    """Replies to blocked commands, one message per gateway."""
+    per_gateway: dict[bytes, list[Any]] = {}
+    for identity, token, reply in executor.outbox:
+        per_gateway.setdefault(identity, []).append([token, reply])
+    executor.outbox = []
+    for identity, items in per_gateway.items():
+        sock.send_multipart((identity, wire.pack([wire.UNSOLICITED, items])))
+
+
 def _drain(sock: zmq.Socket, executor: ShardExecutor) -> None:
     pack, unpack, execute_batch = wire.pack, wire.unpack, executor.execute_batch
     while True:
@@ -151,5 +240,5 @@ def _drain(sock: zmq.Socket, executor: ShardExecutor) -> None:
         except zmq.Again:
             return
         batch_id, entries = unpack(payload)
-        replies = execute_batch(entries)
+        replies = execute_batch(entries, identity)
         sock.send_multipart((identity, pack([batch_id, replies])))

@@ -134,3 +134,7 @@ ZRANGE_WITHSCORES_LEX = "ERR syntax error, WITHSCORES not supported in combinati
 WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
 SETOP_NO_KEYS = "ERR at least 1 input key is needed for '{cmd}' command"
 SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"
+
+
+# --- blocking commands ---------------------------------------------------------------------
+CROSSSHARD_BLOCKING = "CROSSSLOT Keys in request don't hash to the same slot"

@@ -21,11 +21,17 @@ from shard.reply import NULL_ARRAY, Simple
 RESP3 = 1
 STRUCTURED = 2
 RUN = 4  # the entry holds a list of commands of one client; the reply is the list of replies
-DB_SHIFT = 3
+NOBLOCK = 8  # a blocking command must answer at once (inside MULTI, or from the scratch keyspace)
+DB_SHIFT = 4
 
 EXT_ERROR = 1
 EXT_SIMPLE = 2
 EXT_NULL_ARRAY = 3
+EXT_BLOCKED = 4  # the reply to a blocking command that is now waiting: its token (int64)
+
+# A message from a shard with this batch id is not an answer to a batch: it carries
+# ``[[token, reply], ...]`` for blocking commands served (or timed out) since.
+UNSOLICITED = 0
 
 
 def meta(db: int, resp3: bool, structured: bool = False) -> int:
@@ -39,6 +45,8 @@ def _default(value: Any) -> Any:
         return msgpack.ExtType(EXT_SIMPLE, bytes(value))
     if value is NULL_ARRAY:
         return msgpack.ExtType(EXT_NULL_ARRAY, b"")
+    if type(value) is Blocked:
+        return msgpack.ExtType(EXT_BLOCKED, value.token.to_bytes(8, "big"))
     if isinstance(value, (list, tuple, set, frozenset)):
         return list(value)
     if isinstance(value, bytes):
@@ -55,7 +63,18 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return Simple(data)
     if code == EXT_NULL_ARRAY:
         return NULL_ARRAY
+    if code == EXT_BLOCKED:
+        return Blocked(int.from_bytes(data, "big"))
     return msgpack.ExtType(code, data)
+
+
+class Blocked:
+    """Decoded EXT_BLOCKED: the command waits in the shard under ``token``."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: int) -> None:
+        self.token = token
 
 
 # strict_types: subclasses (Simple, SetReply) reach _default instead of passing as their base.

@@ -1,0 +1,93 @@
+"""Blocking pops on one shard, against a real server: served in arrival order, timeouts,
+CLIENT UNBLOCK, INFO blocked_clients, and a client that leaves while waiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from tests.servers import AtollServer, wait_until
+
+
+def blocked_clients(r: redis.Redis) -> int:
+    return int(r.info("clients")["blocked_clients"])
+
+
+def test_waiters_are_served_in_arrival_order(atoll: AtollServer) -> None:
+    r = atoll.client()
+    r.delete("q{b}")
+    results: dict[int, object] = {}
+
+    def wait(i: int) -> None:
+        results[i] = atoll.client().blpop(["q{b}"], timeout=10)
+
+    threads = []
+    for i in range(3):
+        thread = threading.Thread(target=wait, args=(i,))
+        thread.start()
+        threads.append(thread)
+        wait_until(lambda i=i: blocked_clients(r) == i + 1, what="client blocked")
+    r.rpush("q{b}", "a", "b", "c")
+    for thread in threads:
+        thread.join(10)
+    assert results == {0: (b"q{b}", b"a"), 1: (b"q{b}", b"b"), 2: (b"q{b}", b"c")}
+    assert blocked_clients(r) == 0
+
+
+def test_timeout_and_errors(atoll: AtollServer) -> None:
+    r = atoll.client()
+    started = time.monotonic()
+    assert r.blpop(["empty{b}"], timeout=0.2) is None
+    assert 0.15 < time.monotonic() - started < 2
+    assert r.bzpopmin(["emptyz{b}"], timeout=0.1) is None
+    with pytest.raises(redis.ResponseError, match="timeout is negative"):
+        r.blpop(["x"], timeout=-1)
+    r.set("str{b}", "x")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        r.blpop(["str{b}"], timeout=1)
+
+
+def test_blmove_wakes_a_waiter_on_its_destination(atoll: AtollServer) -> None:
+    r = atoll.client()
+    got: list[object] = []
+    thread = threading.Thread(target=lambda: got.append(atoll.client().blpop(["dst{b}"], 10)))
+    thread.start()
+    wait_until(lambda: blocked_clients(r) == 1, what="client blocked")
+    r.rpush("src{b}", "v")
+    assert r.blmove("src{b}", "dst{b}", 1, "RIGHT", "LEFT") == b"v"
+    thread.join(10)
+    assert got == [(b"dst{b}", b"v")]
+
+
+def test_client_unblock_and_vanished_clients(atoll: AtollServer) -> None:
+    r = atoll.client()
+    waiter = atoll.client()
+    waiter_id = waiter.client_id()
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(waiter.blpop(["never{b}"], 0)))
+    thread.start()
+    wait_until(lambda: blocked_clients(r) == 1, what="client blocked")
+    assert r.client_unblock(waiter_id) == 1
+    thread.join(10)
+    assert outcome == [None]
+    assert r.client_unblock(waiter_id) == 0
+
+    # A client that disconnects while blocked must not swallow a later value.
+    gone = atoll.client()
+    thread = threading.Thread(target=lambda: _ignore(lambda: gone.blpop(["kept{b}"], 0)))
+    thread.start()
+    wait_until(lambda: blocked_clients(r) == 1, what="client blocked")
+    gone.connection_pool.disconnect()
+    wait_until(lambda: blocked_clients(r) == 0, what="wait dropped")
+    r.rpush("kept{b}", "value")
+    assert r.lrange("kept{b}", 0, -1) == [b"value"]
+
+
+def _ignore(fn) -> None:
+    try:
+        fn()
+    except redis.RedisError:
+        pass
