@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-all lint bench clean redis-tools
+.PHONY: run test test-all lint bench bench-types clean redis-tools
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)  ## throughput against a real redis-server, as ratios
 	bash bench/vs_redis.sh
+
+bench-types: $(STAMP)  ## the same for the collection types
+	bash bench/vs_redis.sh --tests lpush,lpop,sadd,hset,zadd,lrange_100
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -139,7 +139,8 @@ def brpop(ctx: Ctx, args: list[bytes]) -> Any:
 def _blocking_move(ctx: Ctx, src: bytes, dst: bytes, from_head: bool, to_head: bool,
                    raw_timeout: bytes) -> Any:
     deadline = parse_timeout(ctx, raw_timeout)
-    _list_or_none(ctx, dst)
+    # Like Redis, the destination's type is only checked once there is something to move:
+    # a waiter whose destination turned out wrong is answered WRONGTYPE and pops nothing.
     element = _move(ctx, src, dst, from_head, to_head)
     if element is None:
         raise Block([src], deadline, None)

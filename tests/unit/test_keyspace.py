@@ -196,3 +196,15 @@ def test_unknown_internal_failure_is_an_error_not_a_crash(
     call(shard, "SET", "k", "v")
     monkeypatch.setattr(shard.handlers[b"get"], "handler", lambda ctx, args: 1 / 0)
     assert call(shard, "GET", "k") == ("error", "ERR internal error in shard: ZeroDivisionError")
+
+
+def test_memory_usage_grows_with_the_value(shard: ShardExecutor) -> None:
+    call(shard, "SET", "small", "x")
+    call(shard, "SET", "big", "x" * 10000)
+    small, big = call(shard, "MEMORY", "USAGE", "small"), call(shard, "MEMORY", "USAGE", "big")
+    assert 0 < small < big and big > 10000
+    call(shard, "HSET", "h", *[f"f{i}" for i in range(200)])
+    assert call(shard, "MEMORY", "USAGE", "h") > call(shard, "MEMORY", "USAGE", "small")
+    assert call(shard, "MEMORY", "USAGE", "missing") is None
+    assert call(shard, "MEMORY", "USAGE", "h", "SAMPLES", "x") == (
+        "error", "ERR value is not an integer or out of range")
