@@ -119,6 +119,11 @@ async def _call(gw: Gateway, conn: ClientConnection, key: bytes, argv: list[byte
     return value
 
 
+async def single(gw: Gateway, conn: ClientConnection, key: bytes, argv: list[bytes]) -> Any:
+    """One command on the shard that owns ``key``; its error is raised."""
+    return await _call(gw, conn, key, argv)
+
+
 async def move_key(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
                    positions: list[int]) -> Any:
     """RENAME / RENAMENX between shards: export, import on the destination, delete."""

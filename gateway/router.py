@@ -26,6 +26,15 @@ log = logging.getLogger("atoll.gateway")
 _RUN = wire.RUN
 
 
+def _second_bulk(reply: bytes) -> bytes:
+    """The element of a ``*2 [key, element]`` BLPOP reply."""
+    import hiredis
+
+    reader = hiredis.Reader()
+    reader.feed(reply)
+    return reader.gets()[1]
+
+
 class Router:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -143,8 +152,11 @@ class Router:
         owner = links.slot_owner
         shards = {owner[key_slot(argv[p])] for p in positions}
         if "blocking" in spec.flags:
-            if len(shards) > 1:  # waiting on several shards comes with the cross-shard issue
-                conn.reply(RedisError(errors.CROSSSHARD_BLOCKING).line())
+            if len(shards) > 1:
+                if spec.name in ("blmove", "brpoplpush"):
+                    conn.run_async(self._blocking_move(conn, spec, argv))
+                else:  # waiting on several shards comes with the cross-shard issue
+                    conn.reply(RedisError(errors.CROSSSHARD_BLOCKING).line())
                 return
             conn.run_async(self._blocking(conn, links.links[shards.pop()], meta, argv))
             return
@@ -161,6 +173,48 @@ class Router:
         future = self.gateway.loop.create_future()
         self.links.send(link, [meta, argv], BlockingWaiter(future, conn))
         return Raw(await future)
+
+    async def _blocking_move(self, conn: ClientConnection, spec: CommandSpec,
+                             argv: list[bytes]) -> Any:
+        """BLMOVE / BRPOPLPUSH with source and destination on different shards.
+
+        Move at once if the source has an element; otherwise wait on the source's shard with a
+        one-key blocking pop, then push to the destination.  Should the destination have
+        become a non-list meanwhile, the element goes back where it came from and the client
+        gets WRONGTYPE, so nothing is lost.  (Not atomic across shards: the cross-shard
+        issue puts intents around this.)
+        """
+        from shard.blocking import timeout_ms
+        from shard.lists import _where
+
+        src, dst = argv[1], argv[2]
+        if spec.name == "blmove":
+            from_head, to_head, raw_timeout = _where(argv[3]), _where(argv[4]), argv[5]
+        else:
+            from_head, to_head, raw_timeout = False, True, argv[3]
+        timeout_ms(raw_timeout)  # its errors come first, as in Redis
+        side = [b"LEFT" if from_head else b"RIGHT", b"LEFT" if to_head else b"RIGHT"]
+        lmove = self.by_name[b"lmove"]
+        moved = await cross.via_scratch(self.gateway, conn, lmove, [b"lmove", src, dst, *side],
+                                        [1, 2])
+        if moved is not None:
+            return moved
+        pop = b"blpop" if from_head else b"brpop"
+        meta = (conn.db << wire.DB_SHIFT) | conn.resp3
+        reply = await self._blocking(conn, self.links.shard_of(src), meta, [pop, src, raw_timeout])
+        if bytes(reply).startswith((b"*-1", b"_")):
+            return None
+        if bytes(reply).startswith(b"-"):
+            return reply
+        element = _second_bulk(bytes(reply))
+        push = b"lpush" if to_head else b"rpush"
+        try:
+            await cross.single(self.gateway, conn, dst, [push, dst, element])
+        except RedisError:
+            back = b"lpush" if from_head else b"rpush"
+            await cross.single(self.gateway, conn, src, [back, src, element])
+            raise
+        return element
 
     def _local(self, conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:
         try:

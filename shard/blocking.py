@@ -89,6 +89,12 @@ class BlockedClients:
 
 def parse_timeout(ctx: Ctx, raw: bytes) -> int:
     """Absolute deadline in ms for a timeout in (float) seconds; 0 waits forever."""
+    millis = timeout_ms(raw)
+    return ctx.now + millis if millis > 0 else 0
+
+
+def timeout_ms(raw: bytes) -> int:
+    """A blocking command's timeout in (float) seconds, as milliseconds (0 = forever)."""
     seconds = string2d(raw)
     if seconds is None or math.isnan(seconds):
         raise RedisError("ERR timeout is not a float or out of range")
@@ -97,7 +103,7 @@ def parse_timeout(ctx: Ctx, raw: bytes) -> int:
     millis = math.ceil(seconds * 1000.0)
     if millis < 0:
         raise RedisError("ERR timeout is negative")
-    return ctx.now + millis if millis > 0 else 0
+    return millis
 
 
 def _check_lists(ctx: Ctx, keys: list[bytes]) -> None:

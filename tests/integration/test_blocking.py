@@ -91,3 +91,30 @@ def _ignore(fn) -> None:
         fn()
     except redis.RedisError:
         pass
+
+
+def test_blmove_between_shards(atoll: AtollServer) -> None:
+    """Source and destination on different shards (no hash tag): moves at once when it can,
+    otherwise waits on the source's shard and then pushes."""
+    r = atoll.client()
+    assert atoll_shard_count_differs(r, b"blist", b"target")
+    r.delete("blist", "target")
+    r.rpush("blist", "a")
+    assert r.brpoplpush("blist", "target", 1) == b"a"
+    got: list[object] = []
+    thread = threading.Thread(
+        target=lambda: got.append(atoll.client().blmove("blist", "target", 0, "LEFT", "RIGHT")))
+    thread.start()
+    wait_until(lambda: blocked_clients(r) == 1, what="client blocked")
+    r.rpush("blist", "b")
+    thread.join(10)
+    assert got == [b"b"]
+    assert r.lrange("target", 0, -1) == [b"a", b"b"]
+    assert r.brpoplpush("blist", "target", 0.1) is None
+
+
+def atoll_shard_count_differs(r: redis.Redis, a: bytes, b: bytes) -> bool:
+    from gateway.links import key_slot
+
+    # The session server runs 2 shards: slots 0-8191 on shard 0, the rest on shard 1.
+    return (key_slot(a) < 8192) != (key_slot(b) < 8192)
