@@ -125,7 +125,7 @@ def _blocking_pop(ctx: Ctx, args: list[bytes], head: bool) -> Any:
     raise Block(keys, deadline, NULL_ARRAY)
 
 
-_BL = "write blocking"
+_BL = "write noscript blocking"
 
 
 @command("BLPOP key [key ...] timeout", -3, _BL, (1, -2, 1), acl="@write @list @slow @blocking",
@@ -153,7 +153,7 @@ def _blocking_move(ctx: Ctx, src: bytes, dst: bytes, from_head: bool, to_head: b
     return element
 
 
-@command("BRPOPLPUSH source destination timeout", 4, "write denyoom blocking", (1, 2, 1),
+@command("BRPOPLPUSH source destination timeout", 4, "write denyoom noscript blocking", (1, 2, 1),
          acl="@write @list @slow @blocking", group="list", since="2.2.0",
          summary="Pop an element from a list, push it to another list and return it; or block until one is available")
 def brpoplpush(ctx: Ctx, args: list[bytes]) -> Any:
@@ -161,7 +161,7 @@ def brpoplpush(ctx: Ctx, args: list[bytes]) -> Any:
 
 
 @command("BLMOVE source destination LEFT | RIGHT LEFT | RIGHT timeout", 6,
-         "write denyoom blocking", (1, 2, 1), acl="@write @list @slow @blocking", group="list",
+         "write denyoom noscript blocking", (1, 2, 1), acl="@write @list @slow @blocking", group="list",
          since="6.2.0",
          summary="Pop an element from a list, push it to another list and return it; or block until one is available")
 def blmove(ctx: Ctx, args: list[bytes]) -> Any:
@@ -192,14 +192,14 @@ def _blocking_zpop(ctx: Ctx, args: list[bytes], highest: bool) -> Any:
     raise Block(keys, deadline, NULL_ARRAY)
 
 
-@command("BZPOPMIN key [key ...] timeout", -3, "write blocking fast", (1, -2, 1),
+@command("BZPOPMIN key [key ...] timeout", -3, "write noscript blocking fast", (1, -2, 1),
          acl="@write @sortedset @fast @blocking", group="sorted-set", since="5.0.0",
          summary="Remove and return the member with the lowest score from one or more sorted sets, or block until one is available")
 def bzpopmin(ctx: Ctx, args: list[bytes]) -> Any:
     return _blocking_zpop(ctx, args, highest=False)
 
 
-@command("BZPOPMAX key [key ...] timeout", -3, "write blocking fast", (1, -2, 1),
+@command("BZPOPMAX key [key ...] timeout", -3, "write noscript blocking fast", (1, -2, 1),
          acl="@write @sortedset @fast @blocking", group="sorted-set", since="5.0.0",
          summary="Remove and return the member with the highest score from one or more sorted sets, or block until one is available")
 def bzpopmax(ctx: Ctx, args: list[bytes]) -> Any:
