@@ -65,6 +65,7 @@ def reset(conn: ClientConnection, argv: list[bytes]) -> Any:
     conn.db = 0
     conn.resp3 = False
     conn.name = b""
+    conn.multi = None
     conn.authenticated = not conn.gateway.config.get("requirepass")
     conn.parser.authenticated = conn.authenticated
     return Simple(b"RESET")

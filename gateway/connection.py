@@ -35,7 +35,9 @@ class ClientConnection(asyncio.Protocol):
         self.held: deque[list[bytes]] = deque()  # commands waiting behind a multi-step one
         self.busy = False
         self.open_group: Any = None
-        self.blocked_on: Any = None  # (link, token) while a blocking command waits in a shard  # the router's current group of hot commands
+        self.blocked_on: Any = None
+        self.multi: list[Any] | None = None  # queued (spec, argv) between MULTI and EXEC
+        self.multi_error = False  # (link, token) while a blocking command waits in a shard  # the router's current group of hot commands
         self.closing = False
         self.close_after_reply = False
         self.paused_by_replies = False

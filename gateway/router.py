@@ -11,7 +11,7 @@ import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
-from gateway import cross
+from gateway import cross, transactions
 from gateway.connection import ClientConnection
 from gateway.links import BlockingWaiter, Group, GroupPart, ShardLink, crc16, key_slot
 from shard import errors, wire
@@ -96,7 +96,8 @@ class Router:
         """
         hot = self.hot
         spec = hot.get(argv[0]) or hot.get(argv[0].lower())
-        if spec is not None and conn.authenticated and spec.min_argc <= len(argv) <= spec.max_argc:
+        if (spec is not None and conn.authenticated and conn.multi is None
+                and spec.min_argc <= len(argv) <= spec.max_argc):
             self.commands_processed += 1
             conn.last_command = argv[0] = spec.wire_name
             key = argv[1]
@@ -125,6 +126,11 @@ class Router:
     def _dispatch(self, conn: ClientConnection, argv: list[bytes]) -> None:
         spec = self.resolve(conn, argv)
         if spec is None:
+            if conn.multi is not None:
+                conn.multi_error = True  # EXEC will answer EXECABORT
+            return
+        if conn.multi is not None and spec.name not in transactions.IMMEDIATE:
+            transactions.queue(self, conn, spec, argv)
             return
         self.commands_processed += 1
         conn.last_command = spec.wire_name

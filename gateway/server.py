@@ -30,6 +30,7 @@ class Gateway:
                  loop: asyncio.AbstractEventLoop, run_id: str, supervisor: Any = None) -> None:
         import gateway.commands  # noqa: F401  (registers the gateway's own commands)
         import gateway.introspection  # noqa: F401
+        import gateway.transactions  # noqa: F401
         from gateway.router import Router
 
         load_shard_commands()
