@@ -66,6 +66,9 @@ def reset(conn: ClientConnection, argv: list[bytes]) -> Any:
     conn.resp3 = False
     conn.name = b""
     conn.multi = None
+    from gateway.transactions import forget_watches
+
+    forget_watches(conn)
     conn.authenticated = not conn.gateway.config.get("requirepass")
     conn.parser.authenticated = conn.authenticated
     return Simple(b"RESET")

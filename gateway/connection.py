@@ -37,7 +37,8 @@ class ClientConnection(asyncio.Protocol):
         self.open_group: Any = None
         self.blocked_on: Any = None
         self.multi: list[Any] | None = None  # queued (spec, argv) between MULTI and EXEC
-        self.multi_error = False  # (link, token) while a blocking command waits in a shard  # the router's current group of hot commands
+        self.multi_error = False
+        self.watching: set[int] = set()  # shards holding this client's WATCHes  # (link, token) while a blocking command waits in a shard  # the router's current group of hot commands
         self.closing = False
         self.close_after_reply = False
         self.paused_by_replies = False
@@ -74,6 +75,10 @@ class ClientConnection(asyncio.Protocol):
         self.gateway.clients.pop(self.id, None)
         if self.blocked_on is not None:  # stop the wait, so no value is popped for nobody
             self.gateway.unblock(self, b"DROP")
+        if self.watching:
+            from gateway.transactions import forget_watches
+
+            forget_watches(self)
 
     def pause_writing(self) -> None:
         self.write_paused = True

@@ -46,7 +46,57 @@ def discard(conn: ClientConnection, argv: list[bytes]) -> Any:
     if conn.multi is None:
         raise RedisError("ERR DISCARD without MULTI")
     conn.multi = None
+    forget_watches(conn)
     return OK
+
+
+@command("WATCH key [key ...]", -2, "noscript loading stale fast allow_busy", (1, -1, 1),
+         acl="@fast @transaction", route=G, group="transactions", since="2.2.0",
+         summary="Watch the given keys to determine execution of the MULTI/EXEC block")
+def watch(conn: ClientConnection, argv: list[bytes]) -> Any:
+    if conn.multi is not None:
+        raise RedisError("ERR WATCH inside MULTI is not allowed")
+    return _watch(conn, argv[1:])
+
+
+async def _watch(conn: ClientConnection, keys: list[bytes]) -> Any:
+    links = conn.gateway.links
+    per_shard: dict[int, list[bytes]] = {}
+    for key in keys:
+        per_shard.setdefault(links.slot_owner[key_slot(key)], []).append(key)
+    meta = wire.meta(conn.db, False, structured=True)
+    for index, shard_keys in per_shard.items():
+        conn.watching.add(index)
+        await links.request(links.links[index], meta, [b"__watch", b"%d" % conn.id, *shard_keys])
+    return OK
+
+
+@command("UNWATCH", 1, "noscript loading stale fast allow_busy", acl="@fast @transaction",
+         route=G, group="transactions", since="2.2.0", summary="Forget about all watched keys")
+def unwatch(conn: ClientConnection, argv: list[bytes]) -> Any:
+    forget_watches(conn)
+    return OK
+
+
+def forget_watches(conn: ClientConnection) -> None:
+    links = conn.gateway.links
+    meta = wire.meta(0, False, structured=True)
+    for index in conn.watching:
+        links.request(links.links[index], meta, [b"__unwatch", b"%d" % conn.id])
+    conn.watching = set()
+
+
+async def _watch_failed(conn: ClientConnection, skip: int | None) -> bool:
+    """Whether a watched key changed on any shard but ``skip`` (whose check travels with the
+    transaction itself); the watches end either way."""
+    links = conn.gateway.links
+    meta = wire.meta(0, False, structured=True)
+    dirty = False
+    for index in conn.watching:
+        if index != skip:
+            answer = await links.request(links.links[index], meta, [b"__watchcheck", b"%d" % conn.id])
+            dirty = dirty or answer == 1
+    return dirty
 
 
 @command("EXEC", 1, "noscript loading stale skip_slowlog", acl="@slow @transaction", route=G,
@@ -57,6 +107,7 @@ def exec_(conn: ClientConnection, argv: list[bytes]) -> Any:
     queued, failed = conn.multi, conn.multi_error
     conn.multi = None
     if failed:
+        forget_watches(conn)
         raise RedisError(EXECABORT)
     return run_transaction(conn, queued)
 
@@ -83,23 +134,44 @@ async def run_transaction(conn: ClientConnection, queued: list[tuple[CommandSpec
         shards.update(gw.links.slot_owner[key_slot(argv[p])] for p in positions or [])
         if not positions:
             shards.add(0)
-    if len(shards) == 1 and None not in shards and queued:
-        return Raw(await _on_one_shard(conn, router, shards.pop(), queued))
+    watching, conn.watching = conn.watching, set()
+    one_shard = len(shards) == 1 and None not in shards and queued
+    target = next(iter(shards)) if one_shard else None
+    # The check for the transaction's own shard runs inside its batch (atomic with it).
+    conn.watching = watching
+    dirty = await _watch_failed(conn, target if target in watching else None)
+    conn.watching = set()
+    if dirty:
+        if target in watching:
+            forget = wire.meta(0, False, structured=True)
+            conn.gateway.links.request(conn.gateway.links.links[target], forget,
+                                       [b"__unwatch", b"%d" % conn.id])
+        return NULL_ARRAY
+    if one_shard:
+        reply = await _on_one_shard(conn, router, target, queued, check=target in watching)
+        return NULL_ARRAY if reply is None else Raw(reply)
     replies = [await _run_one(conn, router, spec, argv) for spec, argv in queued]
     return Raw(b"*%d\r\n" % len(replies) + b"".join(replies))
 
 
 async def _on_one_shard(conn: ClientConnection, router: Router, index: int,
-                        queued: list[tuple[CommandSpec, list[bytes]]]) -> bytes:
-    """All commands as one RUN entry: the shard runs them back to back (atomic)."""
+                        queued: list[tuple[CommandSpec, list[bytes]]], check: bool) -> bytes | None:
+    """All commands as one RUN entry: the shard runs them back to back (atomic).  With
+    ``check`` the entry starts with the WATCH check; None means it failed."""
     links = conn.gateway.links
     future = conn.gateway.loop.create_future()
     commands = [[spec.wire_name, *argv[1:]] for spec, argv in queued]
+    if check:
+        commands.insert(0, [b"__watchcheck", b"%d" % conn.id])
     meta = (conn.db << wire.DB_SHIFT) | conn.resp3 | wire.RUN | wire.NOBLOCK
     links.send(links.links[index], [meta, commands], BlockingWaiter(future, conn))
     replies = await future
+    if replies is None:
+        return None
     if isinstance(replies, bytes):  # the shard went away: its error for every command
         replies = [replies] * len(queued)
+    elif check:
+        replies = replies[1:]
     return b"*%d\r\n" % len(replies) + b"".join(replies)
 
 

@@ -23,6 +23,7 @@ from shard.errors import RedisError
 from shard.keyspace import Keyspace
 from shard.reply import OK, encode
 from shard.table import CommandSpec, load_shard_commands
+from shard.watch import Watches
 from shard.wire import Blocked
 
 log = logging.getLogger("atoll.shard")
@@ -42,6 +43,8 @@ class ShardExecutor:
         self.commands_processed = 0
         self.error_replies = 0
         self.blocked = BlockedClients()
+        self.watches = Watches()
+        self.ks.on_expire = self._expired
         self.current_identity = b""  # the gateway whose batch is running
         self.outbox: list[tuple[bytes, int, bytes]] = []  # replies to blocked commands
 
@@ -52,6 +55,10 @@ class ShardExecutor:
         out = []
         for meta, argv in entries:
             if meta & wire.RUN:
+                # A transaction may start with its WATCH check: a dirty one runs nothing.
+                if argv and argv[0][0] == b"__watchcheck" and execute(meta, argv[0]) == b":1\r\n":
+                    out.append(None)
+                    continue
                 out.append([execute(meta, one) for one in argv])
             else:
                 out.append(execute(meta, argv))
@@ -74,7 +81,7 @@ class ShardExecutor:
                 spec = sub
             ctx.spec = spec
             value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
-            if self.blocked.by_key and spec.is_write():
+            if (self.blocked.by_key or self.watches.by_key) and spec.is_write():
                 self._signal(spec, argv)
         except Block as block:
             if meta & (wire.STRUCTURED | wire.NOBLOCK):
@@ -111,11 +118,21 @@ class ShardExecutor:
         return Blocked(token)
 
     def _signal(self, spec: CommandSpec, argv: list[bytes]) -> None:
-        """A write may have filled keys that clients wait on."""
+        """A write may have filled keys that clients wait on, or touched watched keys."""
+        db = self.ctx.db.index
         if spec.name in _SIGNAL_ALL:
             self.blocked.signal_all()
-        else:
-            self.blocked.signal(self.ctx.db.index, [argv[p] for p in spec.key_positions(argv)])
+            if self.watches.by_key and spec.name in ("flushall", "flushdb", "swapdb"):
+                self.watches.touched_db(None if spec.name != "flushdb" else db)
+        keys = [argv[p] for p in spec.key_positions(argv)]
+        if self.blocked.by_key:
+            self.blocked.signal(db, keys)
+        if self.watches.by_key:
+            self.watches.touched(db, keys)
+
+    def _expired(self, db: int, key: bytes) -> None:
+        if self.watches.by_key:
+            self.watches.touched(db, [key])
 
     def serve_ready(self) -> None:
         """Serve waiters of keys that got written, each key's waiters in arrival order."""

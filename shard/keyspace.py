@@ -43,6 +43,7 @@ class Keyspace:
         self.misses = 0
         self.dirty = 0  # writes since the last save, as Redis counts them
         self.replica = False  # replicas wait for the master's DEL instead of expiring
+        self.on_expire: Any = None  # called with (db index, key) when a key expires
 
     def tick(self) -> int:
         """Refresh the cached time once per batch: every command in it sees the same clock."""
@@ -115,6 +116,8 @@ class Keyspace:
         del db.data[key]
         del db.expires[key]
         self.expired_keys += 1
+        if self.on_expire is not None:
+            self.on_expire(db.index, key)
 
     # --- active expiry -------------------------------------------------------------------
 

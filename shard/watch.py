@@ -1,0 +1,75 @@
+"""WATCH support in a shard: which clients watch which keys, and whose keys were touched.
+
+A client (gateway routing id + client id) watches keys; any write to one of them, its expiry,
+or a flush makes the client *dirty*, and its next EXEC is refused.  Only watched keys cost
+anything: a write checks one dict when nobody watches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shard.context import Ctx
+from shard.table import INTERNAL, command
+
+Watcher = tuple[bytes, int]  # (gateway identity, client id)
+
+
+class Watches:
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[int, bytes], set[Watcher]] = {}
+        self.keys_of: dict[Watcher, list[tuple[int, bytes]]] = {}
+        self.dirty: set[Watcher] = set()
+
+    def watch(self, who: Watcher, db: int, keys: list[bytes]) -> None:
+        mine = self.keys_of.setdefault(who, [])
+        for key in keys:
+            self.by_key.setdefault((db, key), set()).add(who)
+            mine.append((db, key))
+
+    def unwatch(self, who: Watcher) -> None:
+        for slot in self.keys_of.pop(who, []):
+            watchers = self.by_key.get(slot)
+            if watchers is not None:
+                watchers.discard(who)
+                if not watchers:
+                    del self.by_key[slot]
+        self.dirty.discard(who)
+
+    def touched(self, db: int, keys: list[bytes]) -> None:
+        for key in keys:
+            watchers = self.by_key.get((db, key))
+            if watchers:
+                self.dirty.update(watchers)
+
+    def touched_db(self, db: int | None) -> None:
+        """A flush or SWAPDB: every watcher of that database (None: of all) is dirty."""
+        for (index, _), watchers in self.by_key.items():
+            if db is None or index == db:
+                self.dirty.update(watchers)
+
+
+def _who(ctx: Ctx, raw_id: bytes) -> Watcher:
+    return (ctx.shard.current_identity, int(raw_id))
+
+
+@command("__WATCH client-id key [key ...]", -3, "readonly", (2, -1, 1), route=INTERNAL)
+def watch_keys(ctx: Ctx, args: list[bytes]) -> Any:
+    ctx.shard.watches.watch(_who(ctx, args[0]), ctx.db.index, args[1:])
+    return 1
+
+
+@command("__UNWATCH client-id", 2, "readonly", route=INTERNAL)
+def unwatch_keys(ctx: Ctx, args: list[bytes]) -> Any:
+    ctx.shard.watches.unwatch(_who(ctx, args[0]))
+    return 1
+
+
+@command("__WATCHCHECK client-id", 2, "readonly", route=INTERNAL)
+def watch_check(ctx: Ctx, args: list[bytes]) -> Any:
+    """1 if a watched key changed (the EXEC must fail); the watches end either way."""
+    watches = ctx.shard.watches
+    who = _who(ctx, args[0])
+    dirty = who in watches.dirty
+    watches.unwatch(who)
+    return int(dirty)

@@ -1,0 +1,71 @@
+"""MULTI/EXEC/DISCARD/WATCH against a real server, through redis-py pipelines and raw RESP."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+import redis
+
+from tests.servers import AtollServer
+
+
+def raw(port: int, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(payload)
+        time.sleep(0.3)
+        return sock.recv(65536)
+
+
+def test_transaction_replies_and_errors(atoll: AtollServer) -> None:
+    reply = raw(atoll.port, b"MULTI\r\nSET tx 1\r\nFOO\r\nEXEC\r\nEXEC\r\nDISCARD\r\n"
+                           b"MULTI\r\nMULTI\r\nSET tx abc\r\nINCR tx\r\nGET tx\r\nEXEC\r\n")
+    assert reply == (
+        b"+OK\r\n+QUEUED\r\n-ERR unknown command 'FOO', with args beginning with: \r\n"
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+        b"-ERR EXEC without MULTI\r\n-ERR DISCARD without MULTI\r\n"
+        b"+OK\r\n-ERR MULTI calls can not be nested\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n"
+        b"*3\r\n+OK\r\n-ERR value is not an integer or out of range\r\n$3\r\nabc\r\n"
+    )
+
+
+@pytest.mark.parametrize("keys", [["{t}a", "{t}b"], ["a", "b", "c", "d"]])
+def test_redis_py_transaction_pipeline(atoll: AtollServer, keys: list[str]) -> None:
+    r = atoll.client()
+    pipe = r.pipeline()
+    for key in keys:
+        pipe.set(key, 1).incr(key)
+    pipe.mget(keys).blpop(["nothing{t}"], 0)  # a blocking pop inside MULTI never blocks
+    assert pipe.execute() == [True, 2] * len(keys) + [[b"2"] * len(keys), None]
+
+
+def test_watch(atoll: AtollServer) -> None:
+    r, other = atoll.client(), atoll.client()
+    r.set("w1", 1)
+
+    def transaction(touch: list[str], watched: list[str]) -> object:
+        pipe = r.pipeline()
+        pipe.watch(*watched)
+        pipe.multi()
+        pipe.incr("w1")
+        for key in touch:
+            other.set(key, 100)
+        try:
+            return pipe.execute()
+        except redis.WatchError:
+            return "aborted"
+
+    assert transaction([], ["w1"]) == [2]
+    assert transaction(["w1"], ["w1"]) == "aborted"
+    assert transaction(["w2"], ["w1", "w2"]) == "aborted"  # w2 lives on the other shard
+    assert transaction(["unrelated"], ["w1", "w2"]) == [101]
+    r.execute_command("WATCH", "w1")
+    r.execute_command("UNWATCH")
+    other.set("w1", 5)
+    pipe = r.pipeline()
+    pipe.multi()
+    pipe.get("w1")
+    assert pipe.execute() == [b"5"]
+    assert raw(atoll.port, b"MULTI\r\nWATCH x\r\n") == (
+        b"+OK\r\n-ERR WATCH inside MULTI is not allowed\r\n")
