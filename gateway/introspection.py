@@ -13,7 +13,7 @@ from shard import errors
 from shard.errors import RedisError
 from shard.glob import stringmatch
 from shard.reply import Verbatim
-from shard.table import GATEWAY, TABLE, CommandSpec, command, container
+from shard.table import GATEWAY, TABLE, CommandSpec, command
 
 if TYPE_CHECKING:
     from gateway.connection import ClientConnection

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway import cross
 from gateway.links import BlockingWaiter, key_slot
-from shard import errors, wire
+from shard import wire
 from shard.errors import RedisError
 from shard.reply import NULL_ARRAY, OK, QUEUED, Raw, encode
 from shard.table import FANOUT, GATEWAY, SHARD, CommandSpec, command

@@ -10,45 +10,16 @@ import pytest
 
 from shard import errors, wire
 from shard.actor import ShardExecutor
-from shard.errors import RedisError
 from shard.table import load_shard_commands
+from tests.unit.shard_calls import Clock, call
+from tests.unit.shard_calls import error as err
 
 LONG_MIN = -(1 << 63)
 LONG_MAX = (1 << 63) - 1
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000
-
-    def __call__(self) -> int:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ex(clock: Clock) -> ShardExecutor:
-    return ShardExecutor(0, {"databases": 16}, clock=clock)
-
-
-def call(ex: ShardExecutor, *argv: bytes | str | int) -> Any:
-    """One command, its reply as a Python value (errors come back as RedisError)."""
-    raw = [a if isinstance(a, bytes) else str(a).encode() for a in argv]
-    raw[0] = raw[0].lower()
-    return ex.execute_batch([[wire.meta(0, False, structured=True), raw]])[0]
-
-
 def resp(ex: ShardExecutor, resp3: bool, *argv: bytes) -> bytes:
     return ex.execute_batch([[wire.meta(0, resp3), [argv[0].lower(), *argv[1:]]]])[0]
-
-
-def err(value: Any) -> str:
-    assert isinstance(value, RedisError), value
-    return value.message
 
 
 def bits_of(value: bytes) -> list[int]:

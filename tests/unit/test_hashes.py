@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from shard import errors, wire
 from shard.actor import ShardExecutor
-from shard.errors import RedisError
 from shard.hashes import HashValue
 from shard.reply import Simple
 from shard.values import decode_value, encode_value
-
-
-@pytest.fixture
-def ex() -> ShardExecutor:
-    return ShardExecutor(0, {"databases": 16})
-
-
-def call(ex: ShardExecutor, *argv: bytes | str | int, resp3: bool = False) -> Any:
-    """One command, its reply as a Python value (errors come back as RedisError)."""
-    raw = [a if isinstance(a, bytes) else str(a).encode() for a in argv]
-    raw[0] = raw[0].lower()
-    return ex.execute_batch([[wire.meta(0, resp3, structured=True), raw]])[0]
+from tests.unit.shard_calls import call, error
 
 
 def resp(ex: ShardExecutor, resp3: bool, *argv: bytes) -> bytes:
     return ex.execute_batch([[wire.meta(0, resp3), [argv[0].lower(), *argv[1:]]]])[0]
-
-
-def error(reply: Any) -> str:
-    assert isinstance(reply, RedisError), reply
-    return reply.message
 
 
 def encoding(ex: ShardExecutor, key: str) -> bytes:

@@ -2,56 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from shard import wire
 from shard.actor import ShardExecutor
-from shard.errors import NOT_INTEGER, RedisError
+from shard.errors import NOT_INTEGER
 from shard.list_value import ListValue
 from shard.lists import parse_lmpop
 from shard.reply import NULL_ARRAY, Simple
 from shard.table import load_shard_commands
 from shard.values import decode_value, encode_value
+from tests.unit.shard_calls import Clock, call
+from tests.unit.shard_calls import error as err
 
 LONG_MIN = b"-9223372036854775808"
 LONG_MAX = b"9223372036854775807"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000
-
-    def __call__(self) -> int:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ex(clock: Clock) -> ShardExecutor:
-    return ShardExecutor(0, {"databases": 16}, clock=clock)
-
-
-def call(ex: ShardExecutor, *argv: bytes | str | int) -> Any:
-    """One command, its reply as a Python value (errors come back as RedisError)."""
-    raw = [a if isinstance(a, bytes) else str(a).encode() for a in argv]
-    raw[0] = raw[0].lower()
-    return ex.execute_batch([[wire.meta(0, False, structured=True), raw]])[0]
-
-
 def resp(ex: ShardExecutor, resp3: bool, *argv: bytes) -> bytes:
     """One command, its reply as the RESP bytes a client of that protocol gets."""
     return ex.execute_batch([[wire.meta(0, resp3), [argv[0].lower(), *argv[1:]]]])[0]
-
-
-def err(value: Any) -> str:
-    assert isinstance(value, RedisError), value
-    return value.message
 
 
 def make(ex: ShardExecutor, key: bytes, *items: bytes) -> None:

@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
-
-from shard import wire
 from shard.actor import ShardExecutor
-from shard.errors import RedisError
 from shard.sort import lookup_by_pattern, sort_keys, sort_score
-
-
-@pytest.fixture
-def ex() -> ShardExecutor:
-    return ShardExecutor(0, {"databases": 16})
-
-
-def call(ex: ShardExecutor, *argv: bytes | str | int) -> Any:
-    raw = [a if isinstance(a, bytes) else str(a).encode() for a in argv]
-    raw[0] = raw[0].lower()
-    return ex.execute_batch([[wire.meta(0, False, structured=True), raw]])[0]
-
-
-def err(value: Any) -> str:
-    assert isinstance(value, RedisError), value
-    return value.message
+from tests.unit.shard_calls import call
+from tests.unit.shard_calls import error as err
 
 
 def test_key_positions() -> None:

@@ -15,18 +15,8 @@ from shard.reply import NULL_ARRAY
 from shard.sets import parse_cursor
 from shard.values import decode_value, encode_value
 from shard.zset_value import SMALL_MAX, LexRange, SmallOrder, ZSet, lex_first, lex_last
-
-
-@pytest.fixture
-def ex() -> ShardExecutor:
-    return ShardExecutor(0, {"databases": 16})
-
-
-def call(ex: ShardExecutor, *argv: bytes | str | float, resp3: bool = False) -> Any:
-    """One command; its reply as a Python value (errors come back as RedisError)."""
-    raw = [a if isinstance(a, bytes) else str(a).encode() for a in argv]
-    raw[0] = raw[0].lower()
-    return ex.execute_batch([[wire.meta(0, resp3, structured=True), raw]])[0]
+from tests.unit.shard_calls import call
+from tests.unit.shard_calls import error as err
 
 
 def resp(ex: ShardExecutor, *argv: bytes | str, resp3: bool = False) -> bytes:
@@ -35,11 +25,6 @@ def resp(ex: ShardExecutor, *argv: bytes | str, resp3: bool = False) -> bytes:
     raw[0] = raw[0].lower()
     reply: bytes = ex.execute_batch([[wire.meta(0, resp3), raw]])[0]
     return reply
-
-
-def err(value: Any) -> str:
-    assert isinstance(value, RedisError), value
-    return value.message
 
 
 def value_of(ex: ShardExecutor, key: bytes) -> ZSet:
