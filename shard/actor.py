@@ -42,6 +42,9 @@ class ShardExecutor:
         self.handlers = _handlers(load_shard_commands())
         self.commands_processed = 0
         self.error_replies = 0
+        from shard.server_commands import configure_tracking
+
+        configure_tracking(self.ks, config)
         self.blocked = BlockedClients()
         self.watches = Watches()
         self.ks.on_expire = self._expired

@@ -39,9 +39,8 @@ class Ctx:
         return self.ks.get(self.db, key)
 
     def peek(self, key: bytes) -> Any:
-        """A lookup that Redis makes without counting an access (TYPE, TTL, EXISTS, OBJECT):
-        the same as ``lookup`` until access times are tracked (the eviction issue)."""
-        return self.ks.get(self.db, key)
+        """A lookup that Redis makes without counting an access (TYPE, TTL, EXISTS, OBJECT)."""
+        return self.ks.get(self.db, key, touch=False)
 
     def lookup_string(self, key: bytes) -> bytes | None:
         value = self.ks.get(self.db, key)

@@ -7,10 +7,14 @@ holding only the keys that have one, so keys without a TTL pay nothing for it.
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
 from shard.errors import WRONGTYPE, RedisError
+
+
+LFU_INIT_VAL = 5  # a new key's LFU counter, as in Redis
 
 
 def now_ms() -> int:
@@ -18,12 +22,18 @@ def now_ms() -> int:
 
 
 class Database:
-    __slots__ = ("index", "data", "expires", "_scan_keys", "_scan_pos")
+    __slots__ = ("index", "data", "expires", "lru", "_scan_keys", "_scan_pos")
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.data: dict[bytes, Any] = {}
         self.expires: dict[bytes, int] = {}
+        # Per key what Redis keeps in an object's 24 LRU bits: the last access in seconds
+        # (LRU policies and OBJECT IDLETIME), or under an LFU policy the last decrement time
+        # in minutes << 8 | a logarithmic access counter (OBJECT FREQ).  Keys accessed in the
+        # same second share one int object, so an entry costs only its dict slot (~41 bytes;
+        # 1M keys measured 1.95x Redis' used_memory with it, 1.52x without).
+        self.lru: dict[bytes, int] = {}
         self._scan_keys: list[bytes] = []
         self._scan_pos = 0
 
@@ -43,23 +53,73 @@ class Keyspace:
         self.misses = 0
         self.dirty = 0  # writes since the last save, as Redis counts them
         self.replica = False  # replicas wait for the master's DEL instead of expiring
+        self.lru_clock = self.now // 1000
+        self.lfu = False  # an LFU maxmemory-policy is set: keep access counters, not times
+        self.lfu_log_factor = 10
+        self.lfu_decay_time = 1
         self.on_expire: Any = None  # called with (db index, key) when a key expires
 
     def tick(self) -> int:
         """Refresh the cached time once per batch: every command in it sees the same clock."""
-        self.now = self.clock()
-        return self.now
+        now = self.now = self.clock()
+        if now // 1000 != self.lru_clock:
+            self.lru_clock = now // 1000
+        return now
 
     # --- reading -------------------------------------------------------------------------
 
-    def get(self, db: Database, key: bytes) -> Any:
-        """The live value of ``key`` or None; an expired key is deleted on the way."""
+    def get(self, db: Database, key: bytes, touch: bool = True) -> Any:
+        """The live value of ``key`` or None; an expired key is deleted on the way.
+
+        ``touch`` counts the access (Redis' LOOKUP_NOTOUCH is ``touch=False``).
+        """
         value = db.data.get(key)
-        if value is not None and db.expires and key in db.expires:
+        if value is None:
+            return None
+        if db.expires and key in db.expires:
             if db.expires[key] <= self.now and not self.replica:
                 self._expire(db, key)
                 return None
+        if touch:
+            if self.lfu:
+                self._lfu_touch(db, key)
+            else:
+                db.lru[key] = self.lru_clock
         return value
+
+    # --- access clock and counter (OBJECT IDLETIME / FREQ, eviction) ---------------------
+
+    def idle_seconds(self, db: Database, key: bytes) -> int:
+        return max(self.lru_clock - db.lru.get(key, self.lru_clock), 0)
+
+    def access_frequency(self, db: Database, key: bytes) -> int:
+        return self._lfu_decayed(db.lru.get(key, LFU_INIT_VAL))
+
+    def _minutes(self) -> int:
+        return (self.now // 60000) & 0xFFFF
+
+    def _lfu_decayed(self, packed: int) -> int:
+        """The counter after the decay owed since it was last decremented (Redis' rule)."""
+        counter = packed & 255
+        if not self.lfu_decay_time:
+            return counter
+        last, now = packed >> 8, self._minutes()
+        elapsed = now - last if now >= last else 0xFFFF - last + now
+        periods = elapsed // self.lfu_decay_time
+        return 0 if periods > counter else counter - periods
+
+    def _lfu_touch(self, db: Database, key: bytes) -> None:
+        counter = self._lfu_decayed(db.lru.get(key, LFU_INIT_VAL))
+        if counter < 255:
+            base = max(counter - LFU_INIT_VAL, 0)
+            if random.random() < 1.0 / (base * self.lfu_log_factor + 1):
+                counter += 1
+        db.lru[key] = (self._minutes() << 8) | counter
+
+    def configure_access_tracking(self, policy: str, log_factor: int, decay_time: int) -> None:
+        self.lfu = "lfu" in policy
+        self.lfu_log_factor = log_factor
+        self.lfu_decay_time = decay_time
 
     def get_typed(self, db: Database, key: bytes, kind: type) -> Any:
         value = self.get(db, key)
@@ -78,6 +138,11 @@ class Keyspace:
 
     def set(self, db: Database, key: bytes, value: Any, keep_ttl: bool = False) -> None:
         db.data[key] = value
+        if self.lfu:  # an overwritten key keeps its counter, as in Redis
+            if key not in db.lru:
+                db.lru[key] = (self._minutes() << 8) | LFU_INIT_VAL
+        else:
+            db.lru[key] = self.lru_clock
         if not keep_ttl and db.expires:
             db.expires.pop(key, None)
         self.dirty += 1
@@ -86,6 +151,7 @@ class Keyspace:
         if self.get(db, key) is None:
             return False
         del db.data[key]
+        db.lru.pop(key, None)
         if db.expires:
             db.expires.pop(key, None)
         self.dirty += 1
@@ -108,6 +174,7 @@ class Keyspace:
     def flush(self, db: Database) -> None:
         db.data.clear()
         db.expires.clear()
+        db.lru.clear()
         db._scan_keys = []
         db._scan_pos = 0
         self.dirty += 1
@@ -115,6 +182,7 @@ class Keyspace:
     def _expire(self, db: Database, key: bytes) -> None:
         del db.data[key]
         del db.expires[key]
+        db.lru.pop(key, None)
         self.expired_keys += 1
         if self.on_expire is not None:
             self.on_expire(db.index, key)

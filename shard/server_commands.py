@@ -79,9 +79,9 @@ def swapdb(ctx: Ctx, args: list[bytes]) -> Any:
 def keys(ctx: Ctx, args: list[bytes]) -> Any:
     ks, db = ctx.ks, ctx.db
     if args[0] == b"*":  # Redis skips matching here, so even the empty key is listed
-        return [key for key in list(db.data) if ks.get(db, key) is not None]
+        return [key for key in list(db.data) if ks.get(db, key, touch=False) is not None]
     match = compile_glob(args[0])
-    return [key for key in list(db.data) if match(key) and ks.get(db, key) is not None]
+    return [key for key in list(db.data) if match(key) and ks.get(db, key, touch=False) is not None]
 
 
 @command("RANDOMKEY", 1, "readonly", acl="@keyspace @read @slow", route=FANOUT,
@@ -93,7 +93,7 @@ def randomkey(ctx: Ctx, args: list[bytes]) -> Any:
         if not db.data:
             break
         key = next(islice(iter(db.data), random.randrange(len(db.data)), None))
-        if ctx.ks.get(db, key) is not None:
+        if ctx.ks.get(db, key, touch=False) is not None:
             return [len(db.data), key]
     return [len(db.data), None]
 
@@ -134,7 +134,7 @@ def scan_part(ctx: Ctx, args: list[bytes]) -> Any:
     pos += len(chunk)
     found = []
     for key in chunk:
-        value = ctx.ks.get(ctx.db, key)
+        value = ctx.ks.get(ctx.db, key, touch=False)
         if value is None or (match is not None and not match(key)):
             continue
         if wanted is not None and type_name(value) != wanted.lower():
@@ -185,4 +185,12 @@ def config_part(ctx: Ctx, args: list[bytes]) -> Any:
 
     for i in range(0, len(args) - 1, 2):
         ctx.config[args[i].decode()] = msgpack.unpackb(args[i + 1], raw=False)
+    configure_tracking(ctx.ks, ctx.config)
     return OK
+
+
+def configure_tracking(ks: Any, config: dict[str, Any]) -> None:
+    """Follow maxmemory-policy: LFU policies keep access counters, the others access times."""
+    ks.configure_access_tracking(str(config.get("maxmemory-policy", "noeviction")),
+                                 int(config.get("lfu-log-factor", 10)),
+                                 int(config.get("lfu-decay-time", 1)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import pytest
 
 from shard import wire
@@ -208,3 +209,24 @@ def test_memory_usage_grows_with_the_value(shard: ShardExecutor) -> None:
     assert call(shard, "MEMORY", "USAGE", "missing") is None
     assert call(shard, "MEMORY", "USAGE", "h", "SAMPLES", "x") == (
         "error", "ERR value is not an integer or out of range")
+
+
+def test_object_idletime_and_freq(shard: ShardExecutor, clock: FakeClock) -> None:
+    call(shard, "SET", "k", "v")
+    clock.advance(5000)
+    assert call(shard, "OBJECT", "IDLETIME", "k") == 5  # OBJECT itself does not touch
+    assert call(shard, "TYPE", "k") == b"string" and call(shard, "TTL", "k") == -1
+    assert call(shard, "OBJECT", "IDLETIME", "k") == 5
+    call(shard, "GET", "k")
+    assert call(shard, "OBJECT", "IDLETIME", "k") == 0
+    assert call(shard, "OBJECT", "FREQ", "k")[0] == "error"
+    call(shard, "__CONFIG", "maxmemory-policy", msgpack.packb("allkeys-lfu"))
+    assert call(shard, "OBJECT", "IDLETIME", "k")[1].startswith("ERR An LRU maxmemory policy")
+    call(shard, "SET", "hot", "v")
+    assert call(shard, "OBJECT", "FREQ", "hot") == 5  # LFU_INIT_VAL
+    for _ in range(2000):
+        call(shard, "GET", "hot")
+    assert 5 < call(shard, "OBJECT", "FREQ", "hot") < 255
+    before = call(shard, "OBJECT", "FREQ", "hot")
+    clock.advance(3 * 60_000)  # lfu-decay-time 1: one point a minute
+    assert call(shard, "OBJECT", "FREQ", "hot") == before - 3
