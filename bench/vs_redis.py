@@ -59,6 +59,9 @@ def main() -> int:
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--gateways", type=int, default=1)
     parser.add_argument("--requests", type=int, default=200000)
+    parser.add_argument("--requests-p16", type=int, default=0,
+                        help="requests per -P 16 run (default: 4x --requests, so a run lasts "
+                             "about as long as at -P 1 and warm-up matters less)")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--tests", default=",".join(TESTS))
@@ -89,8 +92,9 @@ def main() -> int:
                         order.reverse()
                     flip = not flip
                     entry = results.setdefault((test, pipeline), {"atoll": [], "redis": []})
+                    count = args.requests if pipeline == 1 else (args.requests_p16 or 4 * args.requests)
                     for name, port in order:
-                        entry[name].append(benchmark(port, test, pipeline, args.requests, args.clients))
+                        entry[name].append(benchmark(port, test, pipeline, count, args.clients))
         print(f"shards={args.shards} gateways={args.gateways} clients={args.clients} "
               f"requests={args.requests} rounds={args.rounds} cores={os.cpu_count()}")
         print(f"{'test':8} {'P':>3} {'redis rps':>12} {'atoll rps':>12} {'ratio':>7}")
