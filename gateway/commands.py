@@ -224,13 +224,20 @@ def client_setinfo(conn: ClientConnection, argv: list[bytes]) -> Any:
 def client_line(conn: ClientConnection, me: ClientConnection) -> bytes:
     now = time.time()
     qbuf = conn.parser.buffered
+    transport = conn.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    fd = sock.fileno() if sock is not None else -1
+    omem = transport.get_write_buffer_size() if transport is not None and not conn.closing else 0
+    flags = ("x" if conn.multi is not None else "") + ("b" if conn.blocked_on else "")
     fields = [
-        f"id={conn.id}", f"addr={conn.addr}", f"laddr={conn.laddr}", "fd=8",
+        f"id={conn.id}", f"addr={conn.addr}", f"laddr={conn.laddr}", f"fd={fd}",
         f"name={conn.name.decode('latin-1')}", f"age={int(now - conn.created)}",
-        f"idle={int(now - conn.last_interaction)}", "flags=N", f"db={conn.db}", "sub=0",
-        "psub=0", "ssub=0", "multi=-1", f"qbuf={qbuf}", f"qbuf-free={max(20474 - qbuf, 0)}",
-        "argv-mem=0", "multi-mem=0", "rbs=1024", "rbp=0", "obl=0", f"oll={len(conn.replies)}",
-        "omem=0", "tot-mem=22426", "events=r",
+        f"idle={int(now - conn.last_interaction)}", f"flags={flags or 'N'}", f"db={conn.db}",
+        "sub=0", "psub=0", "ssub=0",
+        f"multi={len(conn.multi) if conn.multi is not None else -1}", f"qbuf={qbuf}",
+        "qbuf-free=0", "argv-mem=0", "multi-mem=0", f"rbs={qbuf}", "rbp=0", "obl=0",
+        f"oll={len(conn.replies)}", f"omem={omem}", f"tot-mem={qbuf + omem}",
+        f"events=r{'w' if omem else ''}",
         f"cmd={(b'client|list' if conn is me else conn.last_command).decode('latin-1')}",
         f"user={conn.user.decode('latin-1')}", "redir=-1", f"resp={3 if conn.resp3 else 2}",
         f"lib-name={conn.lib_name.decode('latin-1')}", f"lib-ver={conn.lib_ver.decode('latin-1')}",
