@@ -89,6 +89,8 @@ class ShardExecutor:
                 continue
             ctx.db = dbs[index]  # fetched each time: a SWAPDB in a transaction moves it
             ctx.spec = spec
+            if self.watches.by_key and spec.name in _DB_WIDE:
+                self.watches.touch_existing(dbs, None if spec.name != "flushdb" else index)
             try:
                 value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
                 if (self.blocked.by_key or self.watches.by_key) and spec.is_write():
@@ -128,6 +130,8 @@ class ShardExecutor:
                     raise RedisError(f"ERR unknown command '{argv[0].decode('latin-1')}' for shard")
                 spec = sub
             ctx.spec = spec
+            if self.watches.by_key and spec.name in _DB_WIDE:
+                self.watches.touch_existing(self.ks.dbs, None if spec.name != "flushdb" else ctx.db.index)
             value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
             if (self.blocked.by_key or self.watches.by_key) and spec.is_write():
                 self._signal(spec, argv)
@@ -170,8 +174,6 @@ class ShardExecutor:
         db = self.ctx.db.index
         if spec.name in _SIGNAL_ALL:
             self.blocked.signal_all()
-            if self.watches.by_key and spec.name in ("flushall", "flushdb", "swapdb"):
-                self.watches.touched_db(None if spec.name != "flushdb" else db)
         keys = [argv[p] for p in spec.key_positions(argv)]
         if self.blocked.by_key:
             self.blocked.signal(db, keys)
@@ -217,6 +219,9 @@ class ShardExecutor:
             self.blocked.remove(waiter)
             self.deliver(waiter, waiter.timeout_reply)
 
+
+# Commands that change whole databases: watchers of keys that exist are touched before them.
+_DB_WIDE = {"flushall", "flushdb", "swapdb"}
 
 # Writes that can fill keys without naming them: they wake every waiter to look again.
 _SIGNAL_ALL = {"move", "swapdb", "copy", "flushall", "flushdb", "__import", "restore"}

@@ -42,10 +42,11 @@ class Watches:
             if watchers:
                 self.dirty.update(watchers)
 
-    def touched_db(self, db: int | None) -> None:
-        """A flush or SWAPDB: every watcher of that database (None: of all) is dirty."""
-        for (index, _), watchers in self.by_key.items():
-            if db is None or index == db:
+    def touch_existing(self, dbs: list[Any], only: int | None) -> None:
+        """Before a flush or SWAPDB: watchers of keys that exist now (in database ``only``,
+        or in all) become dirty; watched keys that do not exist are untouched, as in Redis."""
+        for (index, key), watchers in self.by_key.items():
+            if (only is None or index == only) and key in dbs[index].data:
                 self.dirty.update(watchers)
 
 

@@ -69,3 +69,22 @@ def test_watch(atoll: AtollServer) -> None:
     assert pipe.execute() == [b"5"]
     assert raw(atoll.port, b"MULTI\r\nWATCH x\r\n") == (
         b"+OK\r\n-ERR WATCH inside MULTI is not allowed\r\n")
+
+
+def test_flush_touches_only_watched_keys_that_exist(atoll: AtollServer) -> None:
+    r, other = atoll.client(), atoll.client()
+    r.flushall()
+    pipe = r.pipeline()
+    pipe.watch("absent")
+    pipe.multi()
+    pipe.ping()
+    other.flushall()
+    assert pipe.execute() == [True]
+    r.set("present", 1)
+    pipe = r.pipeline()
+    pipe.watch("present")
+    pipe.multi()
+    pipe.ping()
+    other.flushdb()
+    with pytest.raises(redis.WatchError):
+        pipe.execute()
