@@ -76,9 +76,28 @@ def format_double(value: float) -> bytes:
 
 def encode(value: Any, resp3: bool) -> bytes:
     """The RESP bytes of one reply value."""
+    if type(value) is list and all(type(item) is bytes for item in value):
+        return _bulk_array(value)
     out: list[bytes] = []
     _encode_into(value, resp3, out)
     return b"".join(out)
+
+
+_BULK_HEADERS = [b"$%d" % n for n in range(4096)]
+
+
+def _bulk_array(items: list[bytes]) -> bytes:
+    """An array of bulk strings (LRANGE, SMEMBERS, KEYS ...) in one join: headers of short
+    strings come from a table and CRLFs from the join, half the cost of formatting each."""
+    headers = _BULK_HEADERS
+    parts = [b"*%d" % len(items)]
+    append = parts.append
+    for item in items:
+        size = len(item)
+        append(headers[size] if size < 4096 else b"$%d" % size)
+        append(item)
+    append(b"")
+    return b"\r\n".join(parts)
 
 
 def _encode_into(value: Any, resp3: bool, out: list[bytes]) -> None:  # noqa: C901
