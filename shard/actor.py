@@ -23,6 +23,7 @@ from shard.errors import RedisError
 from shard.keyspace import Keyspace
 from shard.reply import OK, encode
 from shard.table import CommandSpec, load_shard_commands
+from shard.values import type_name
 from shard.watch import Watches
 from shard.wire import Blocked
 
@@ -199,6 +200,12 @@ class ShardExecutor:
         ctx.resp3 = bool(waiter.meta & wire.RESP3)
         spec = self.handlers[waiter.argv[0]]
         ctx.spec = spec
+        # Like Redis, a waiter is only served by a key of the type it waits for: a key that
+        # became a string meanwhile leaves it waiting rather than answering WRONGTYPE.
+        wanted = b"list" if spec.group == "list" else b"zset"
+        if not any(type_name(v) == wanted for v in
+                   (self.ks.get(ctx.db, k, touch=False) for k in waiter.keys) if v is not None):
+            return False
         try:
             value = spec.handler(ctx, waiter.argv[1:])  # type: ignore[misc]
         except Block:
