@@ -63,58 +63,11 @@ class ShardExecutor:
                 if argv and argv[0][0] == b"__watchcheck" and execute(meta, argv[0]) == b":1\r\n":
                     out.append(None)
                     continue
-                out.append(self.execute_run(meta, argv))
+                out.append([execute(meta, one) for one in argv])
             else:
                 out.append(execute(meta, argv))
         if self.blocked.ready:
             self.serve_ready()
-        return out
-
-    def execute_run(self, meta: int, commands: list[list[bytes]]) -> list[bytes]:
-        """A RUN entry's commands, back to back: ``execute`` with the per-entry work hoisted
-        out of the loop (this is most of a pipelined benchmark's shard time).  Commands it
-        does not know by their first word (subcommands, unknown names) go through
-        ``execute``."""
-        ctx = self.ctx
-        dbs = self.ks.dbs
-        index = meta >> wire.DB_SHIFT
-        resp3 = bool(meta & wire.RESP3)
-        ctx.resp3 = resp3
-        handlers = self.handlers
-        out: list[bytes] = []
-        append = out.append
-        for argv in commands:
-            spec = handlers.get(argv[0])
-            if spec is None:
-                append(self.execute(meta, argv))
-                continue
-            ctx.db = dbs[index]  # fetched each time: a SWAPDB in a transaction moves it
-            ctx.spec = spec
-            if self.watches.by_key and spec.name in _DB_WIDE:
-                self.watches.touch_existing(dbs, None if spec.name != "flushdb" else index)
-            try:
-                value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
-                if (self.blocked.by_key or self.watches.by_key) and spec.is_write():
-                    self._signal(spec, argv)
-            except Block as block:  # RUN entries never block: transactions send NOBLOCK
-                value = block.timeout_reply
-            except RedisError as exc:
-                value = exc
-            except Exception as exc:
-                log.error("shard %d: %s failed:\n%s", self.index, argv[:1], traceback.format_exc())
-                value = RedisError(f"ERR internal error in shard: {type(exc).__name__}")
-            kind = type(value)
-            if kind is bytes:
-                append(b"$%d\r\n%s\r\n" % (len(value), value))
-            elif kind is int:
-                append(b":%d\r\n" % value)
-            elif value is OK:
-                append(b"+OK\r\n")
-            else:
-                if isinstance(value, RedisError):
-                    self.error_replies += 1
-                append(encode(value, resp3))
-        self.commands_processed += len(commands)
         return out
 
     def execute(self, meta: int, argv: list[bytes]) -> Any:
