@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.links import ShardLink, key_slot
 from shard import errors, wire
 from shard.errors import RedisError
-from shard.reply import NULL_ARRAY, OK, Simple
+from shard.reply import OK, Simple
 
 if TYPE_CHECKING:
     from gateway.connection import ClientConnection
@@ -298,4 +298,3 @@ async def fanout(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: l
     return Simple(first) if isinstance(first, bytes) and first == b"OK" else first
 
 
-__all__ = ["NO_REPLY", "NULL_ARRAY", "STRATEGIES", "fanout", "all_shards"]

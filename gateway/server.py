@@ -218,5 +218,3 @@ def run_gateway(index: int, config_dict: dict[str, Any], shard_endpoints: list[s
 def config_dict_values(config: Config) -> dict[str, Any]:
     return {"logfile": config.value("logfile"), "loglevel": config.value("loglevel")}
 
-
-__all__ = ["Gateway", "run_gateway", "wire"]

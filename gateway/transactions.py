@@ -17,7 +17,7 @@ from gateway import cross
 from gateway.links import BlockingWaiter, key_slot
 from shard import wire
 from shard.errors import RedisError
-from shard.reply import NULL_ARRAY, OK, QUEUED, Raw, encode
+from shard.reply import NULL_ARRAY, OK, Raw, encode
 from shard.table import FANOUT, GATEWAY, SHARD, CommandSpec, command
 
 if TYPE_CHECKING:
@@ -200,5 +200,3 @@ async def _run_one(conn: ClientConnection, router: Router, spec: CommandSpec,
     except RedisError as exc:
         return exc.line()
 
-
-__all__ = ["EXECABORT", "IMMEDIATE", "NULL_ARRAY", "QUEUED", "queue", "run_transaction"]

@@ -15,7 +15,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from shard import errors
 from shard.context import Ctx
 from shard.errors import RedisError
 from shard.lists import _list_or_none, _move, _where, lmpop, parse_lmpop
@@ -234,5 +233,3 @@ def unblock(ctx: Ctx, args: list[bytes]) -> Any:
         shard.deliver(waiter, waiter.timeout_reply)
     return 1
 
-
-__all__ = ["Block", "BlockedClients", "Waiter", "errors"]

@@ -13,7 +13,6 @@ from typing import Any
 
 from shard.errors import WRONGTYPE, RedisError
 
-
 LFU_INIT_VAL = 5  # a new key's LFU counter, as in Redis
 
 
