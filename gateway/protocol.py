@@ -91,23 +91,25 @@ class RequestParser:
                 if cmd is False:
                     break
                 if type(cmd) is not list or not cmd:
-                    return self._fallback()
+                    self._fallback()
+                    return None
                 join(cmd)  # TypeError unless every element is bytes (not None, int, list ...)
                 commands.append(cmd)
                 at_boundary = not reader.has_data()
         except (hiredis.ProtocolError, TypeError):
-            return self._fallback()
+            self._fallback()
+            return None
         # hiredis may hold a half-read frame without buffered bytes (it consumed a header):
         # only a chunk that ended exactly after a command is finished here.
         if not at_boundary:
-            return self._fallback()
+            self._fallback()
+            return None
         return commands
 
     def _fallback(self) -> None:
         """Forget hiredis' state; the exact parser re-reads the whole chunk (nothing of it
         has been handed out yet)."""
         self._reader = hiredis.Reader()
-        return None
 
     # --- exact parser --------------------------------------------------------------------
 

@@ -118,6 +118,7 @@ def queue(router: Router, conn: ClientConnection, spec: CommandSpec, argv: list[
         conn.multi_error = True
         conn.reply(RedisError("ERR Command not allowed inside a transaction").line())
         return
+    assert conn.multi is not None
     conn.multi.append((spec, list(argv)))
     conn.reply(b"+QUEUED\r\n")
 
@@ -125,7 +126,7 @@ def queue(router: Router, conn: ClientConnection, spec: CommandSpec, argv: list[
 async def run_transaction(conn: ClientConnection, queued: list[tuple[CommandSpec, list[bytes]]]) -> Any:
     gw = conn.gateway
     router = gw.router
-    shards = set()
+    shards: set[int | None] = set()
     for spec, argv in queued:
         if spec.route != SHARD:
             shards.add(None)
@@ -147,7 +148,7 @@ async def run_transaction(conn: ClientConnection, queued: list[tuple[CommandSpec
             conn.gateway.links.request(conn.gateway.links.links[target], forget,
                                        [b"__unwatch", b"%d" % conn.id])
         return NULL_ARRAY
-    if one_shard:
+    if one_shard and target is not None:
         reply = await _on_one_shard(conn, router, target, queued, check=target in watching)
         return NULL_ARRAY if reply is None else Raw(reply)
     replies = [await _run_one(conn, router, spec, argv) for spec, argv in queued]

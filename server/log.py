@@ -35,11 +35,12 @@ class RedisFormatter(logging.Formatter):
 
 def setup_logging(config: dict[str, Any], role: str) -> None:
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in list(root.handlers):
+        root.removeHandler(old)
     logfile = str(config.get("logfile", "") or "")
-    handler: logging.Handler
-    handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stdout)
+    handler: logging.Handler = (
+        logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stdout)
+    )
     handler.setFormatter(RedisFormatter(role))
     root.addHandler(handler)
     root.setLevel(_LEVELS.get(str(config.get("loglevel", "notice")), logging.INFO))

@@ -56,7 +56,7 @@ class ShardExecutor:
         self.ks.tick()
         self.current_identity = identity
         execute = self.execute
-        out = []
+        out: list[Any] = []
         for meta, argv in entries:
             if meta & wire.RUN:
                 # A transaction may start with its WATCH check: a dirty one runs nothing.
@@ -235,7 +235,7 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
         deadline = executor.blocked.next_deadline() if executor.blocked.by_token else 0
         if deadline:
             timeout = min(timeout, max(deadline - executor.ks.clock(), 0))
-        if poller.poll(timeout):
+        if poller.poll(int(timeout) + (timeout % 1 > 0)):
             _drain(sock, executor)
         if executor.blocked.by_token:
             executor.expire_waiters()
