@@ -108,7 +108,7 @@ class ShardLink:
     __slots__ = ("index", "sock", "outgoing", "waiters", "endpoint", "inflight", "monitor",
                  "blocked")
 
-    def __init__(self, index: int, endpoint: str, context: zmq.Context) -> None:
+    def __init__(self, index: int, endpoint: str, context: zmq.Context[Any]) -> None:
         self.index = index
         self.endpoint = endpoint
         self.sock = context.socket(zmq.DEALER)

@@ -32,7 +32,8 @@ def _second_bulk(reply: bytes) -> bytes:
 
     reader = hiredis.Reader()
     reader.feed(reply)
-    return reader.gets()[1]
+    element: bytes = reader.gets()[1]
+    return element
 
 
 class Router:
@@ -169,7 +170,7 @@ class Router:
         if len(shards) == 1:
             links.send(links.links[shards.pop()], [meta, argv], conn.new_slot())
             return
-        strategy = cross.STRATEGIES.get(spec.cross or "", cross.via_scratch)
+        strategy: cross.Strategy = cross.STRATEGIES.get(spec.cross or "", cross.via_scratch)
         conn.run_async(strategy(self.gateway, conn, spec, argv, positions))
 
     async def _blocking(self, conn: ClientConnection, link: ShardLink, meta: int,

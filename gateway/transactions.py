@@ -196,7 +196,7 @@ async def _run_one(conn: ClientConnection, router: Router, spec: CommandSpec,
             links.send(links.links[owners.pop()], [meta, [spec.wire_name, *argv[1:]]],
                        BlockingWaiter(future, conn))
             return bytes(await future)
-        strategy = cross.STRATEGIES.get(spec.cross or "", cross.via_scratch)
+        strategy: cross.Strategy = cross.STRATEGIES.get(spec.cross or "", cross.via_scratch)
         return encode(await strategy(conn.gateway, conn, spec, argv, positions), conn.resp3)
     except RedisError as exc:
         return exc.line()

@@ -252,7 +252,7 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
     context.term()
 
 
-def _send_outbox(sock: zmq.Socket, executor: ShardExecutor) -> None:
+def _send_outbox(sock: zmq.Socket[Any], executor: ShardExecutor) -> None:
     """Replies to blocked commands, one message per gateway."""
     per_gateway: dict[bytes, list[Any]] = {}
     for identity, token, reply in executor.outbox:
@@ -262,7 +262,7 @@ def _send_outbox(sock: zmq.Socket, executor: ShardExecutor) -> None:
         sock.send_multipart((identity, wire.pack([wire.UNSOLICITED, items])))
 
 
-def _drain(sock: zmq.Socket, executor: ShardExecutor) -> None:
+def _drain(sock: zmq.Socket[Any], executor: ShardExecutor) -> None:
     pack, unpack, execute_batch = wire.pack, wire.unpack, executor.execute_batch
     while True:
         try:

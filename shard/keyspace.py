@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from shard.errors import WRONGTYPE, RedisError
@@ -43,10 +44,10 @@ class Database:
 class Keyspace:
     """All databases of one shard, plus the counters INFO reports."""
 
-    def __init__(self, databases: int = 16, clock: Any = now_ms) -> None:
+    def __init__(self, databases: int = 16, clock: Callable[[], int] = now_ms) -> None:
         self.dbs = [Database(i) for i in range(databases)]
         self.clock = clock
-        self.now = clock()
+        self.now: int = clock()
         self.expired_keys = 0
         self.hits = 0
         self.misses = 0

@@ -82,7 +82,8 @@ _packer = msgpack.Packer(use_bin_type=True, default=_default, autoreset=True, st
 
 
 def pack(value: Any) -> bytes:
-    return _packer.pack(value)
+    packed: bytes = _packer.pack(value)
+    return packed
 
 
 def unpack(data: bytes) -> Any:

@@ -495,3 +495,7 @@ def zscan(ctx: Ctx, args: list[bytes]) -> Any:
             out.append(member)
             out.append(score)
     return [b"%d" % cursor, out]
+
+
+# Used by shard.blocking for BZPOPMIN/BZPOPMAX/BZMPOP.
+__all__ = ["get_zset", "parse_zmpop", "pop_items", "zmpop_keys"]
