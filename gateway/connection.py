@@ -143,7 +143,7 @@ class ClientConnection(asyncio.Protocol):
         task.add_done_callback(lambda t: self._async_done(slot, t))
 
     def _async_done(self, slot: Slot, task: asyncio.Task[Any]) -> None:
-        from shard.reply import encode
+        from shard.reply import Raw, encode
 
         try:
             value = task.result()
@@ -154,7 +154,9 @@ class ClientConnection(asyncio.Protocol):
             value = RedisError(f"ERR internal error: {type(exc).__name__}")
         if isinstance(value, RedisError):
             self.gateway.stats["errors"] += 1
-        slot.value = encode(value, self.resp3)
+        if self.closing and hasattr(value, "argv"):  # a blocking pop's values, for nobody
+            self.gateway.give_back_values(value.argv, value.db, bytes(value))
+        slot.value = bytes(value) if isinstance(value, Raw) else encode(value, self.resp3)
         self.busy = False
         self.write_ready()
         if self.held and not self.closing:

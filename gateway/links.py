@@ -91,12 +91,14 @@ class BlockingWaiter:
     """The waiter of a blocking command: resolved by its immediate reply, or later by an
     unsolicited message carrying the token the shard parked it under."""
 
-    __slots__ = ("future", "conn", "token")
+    __slots__ = ("future", "conn", "token", "argv", "db")
 
-    def __init__(self, future: Any, conn: Any) -> None:
+    def __init__(self, future: Any, conn: Any, argv: list[bytes] | None = None) -> None:
         self.future = future
         self.conn = conn
         self.token = 0
+        self.argv = argv or []  # the blocking command, to give back what it popped if
+        self.db = conn.db       # its client is gone by the time the shard serves it
 
     def resolve(self, reply: Any) -> None:
         self.conn.blocked_on = None
@@ -106,7 +108,7 @@ class BlockingWaiter:
 
 class ShardLink:
     __slots__ = ("index", "sock", "outgoing", "waiters", "endpoint", "inflight", "monitor",
-                 "blocked")
+                 "blocked", "dropped")
 
     def __init__(self, index: int, endpoint: str, context: zmq.Context[Any]) -> None:
         self.index = index
@@ -120,6 +122,7 @@ class ShardLink:
         self.waiters: list[Any] = []
         self.inflight: dict[int, list[Any]] = {}
         self.blocked: dict[int, BlockingWaiter] = {}  # token -> a client waiting in the shard
+        self.dropped: dict[int, BlockingWaiter] = {}  # waits whose client left (see Gateway)
         self.monitor = self.sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
 
 
@@ -136,6 +139,8 @@ class ShardLinks:
         self.flush_scheduled = False
         self.batch_id = 0
         self.on_replies_done: Callable[[], None] = lambda: None
+        self.on_orphan: Callable[[ShardLink, BlockingWaiter, Any], None] = lambda *_: None
+        self.on_client_gone: Callable[[Any], None] = lambda conn: None
         self.shard_down_error: tuple[bytes, Any] = (b"-ERR shard unavailable\r\n", None)
         for link in self.links:
             loop.add_reader(link.sock.getsockopt(zmq.FD), self._readable, link)
@@ -199,6 +204,10 @@ class ShardLinks:
                     blocked = link.blocked.pop(token, None)
                     if blocked is not None:
                         blocked.resolve(reply)
+                    else:
+                        orphan = link.dropped.pop(token, None)
+                        if orphan is not None:
+                            self.on_orphan(link, orphan, reply)
                 continue
             waiters = inflight.pop(batch_id, None)
             if waiters is None:  # the batch was failed when its shard went away
@@ -216,6 +225,8 @@ class ShardLinks:
                         waiter.token = reply.token
                         link.blocked[reply.token] = waiter
                         waiter.conn.blocked_on = (link, reply.token)
+                        if waiter.conn.closing:  # it left before it knew it was waiting
+                            self.on_client_gone(waiter.conn)
                     else:
                         waiter.resolve(reply)
                 else:

@@ -26,6 +26,19 @@ log = logging.getLogger("atoll.gateway")
 _RUN = wire.RUN
 
 
+class Popped(Raw):
+    """The RESP reply of a blocking pop, with what is needed to undo the pop."""
+
+    argv: list[bytes]
+    db: int
+
+    def __new__(cls, reply: bytes, argv: list[bytes], db: int) -> Popped:
+        self = super().__new__(cls, reply)
+        self.argv = argv
+        self.db = db
+        return self
+
+
 def _second_bulk(reply: bytes) -> bytes:
     """The element of a ``*2 [key, element]`` BLPOP reply."""
     import hiredis
@@ -174,12 +187,15 @@ class Router:
         conn.run_async(strategy(self.gateway, conn, spec, argv, positions))
 
     async def _blocking(self, conn: ClientConnection, link: ShardLink, meta: int,
-                        argv: list[bytes]) -> Any:
+                        argv: list[bytes], give_back: bool = True) -> Any:
         """A blocking command: the connection holds its later commands until the reply, which
-        comes at once or, after the shard parked it, in an unsolicited message."""
+        comes at once or, after the shard parked it, in an unsolicited message.  The reply is
+        a :class:`Popped`: should the client be gone when it is written, what it took goes
+        back (see ``ClientConnection._async_done``)."""
         future = self.gateway.loop.create_future()
-        self.links.send(link, [meta, argv], BlockingWaiter(future, conn))
-        return Raw(await future)
+        self.links.send(link, [meta, argv], BlockingWaiter(future, conn, argv))
+        reply = await future
+        return Popped(reply, argv, conn.db) if give_back else Raw(reply)
 
     async def _blocking_move(self, conn: ClientConnection, spec: CommandSpec,
                              argv: list[bytes]) -> Any:
@@ -208,7 +224,8 @@ class Router:
             return moved
         pop = b"blpop" if from_head else b"brpop"
         meta = (conn.db << wire.DB_SHIFT) | conn.resp3
-        reply = await self._blocking(conn, self.links.shard_of(src), meta, [pop, src, raw_timeout])
+        reply = await self._blocking(conn, self.links.shard_of(src), meta,
+                                     [pop, src, raw_timeout], give_back=False)
         if bytes(reply).startswith((b"*-1", b"_")):
             return None
         if bytes(reply).startswith(b"-"):

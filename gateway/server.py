@@ -45,6 +45,8 @@ class Gateway:
         self.links = ShardLinks(shard_endpoints, loop)
         down = "LOADING Atoll shard restarting: the command may not have run, retry it"
         self.links.shard_down_error = (b"-" + down.encode() + b"\r\n", RedisError(down))
+        self.links.on_orphan = self.give_back
+        self.links.on_client_gone = lambda conn: self.unblock(conn, b"DROP")
         self.router = Router(self)
         from gateway.cross import Scratch
 
@@ -120,11 +122,38 @@ class Gateway:
     def unblock(self, conn: Any, how: bytes) -> None:
         """End a client's wait in a shard (CLIENT UNBLOCK, or the client went away)."""
         link, token = conn.blocked_on
-        if how == b"DROP":
-            link.blocked.pop(token, None)
-            conn.blocked_on = None
         meta = wire.meta(0, False, structured=True)
-        self.links.request(link, meta, [b"__unblock", b"%d" % token, how])
+        answer = self.links.request(link, meta, [b"__unblock", b"%d" % token, how])
+        if how != b"DROP":
+            return
+        waiter = link.blocked.pop(token, None)
+        conn.blocked_on = None
+        if waiter is None:
+            return
+        # The shard may have served the wait just before the DROP reached it: then its reply,
+        # which nobody will read, carries popped values that must go back (give_back).
+        link.dropped[token] = waiter
+
+        def settled(future: Any) -> None:
+            if not future.cancelled() and future.result() == 1:  # still waiting: nothing popped
+                link.dropped.pop(token, None)
+
+        answer.add_done_callback(settled)
+
+    def give_back(self, link: Any, waiter: Any, reply: Any) -> None:
+        """Put back what a blocking pop took for a client that had already gone."""
+        self.give_back_values(waiter.argv, waiter.db,
+                              bytes(reply) if isinstance(reply, bytes) else b"")
+
+    def give_back_values(self, argv: list[bytes], db: int, reply: bytes) -> None:
+        from gateway.orphans import give_back_command
+
+        command = give_back_command(argv, reply)
+        if command is not None:
+            log.warning("Giving back values popped for a client that disconnected: %s",
+                        command[0].decode())
+            meta = wire.meta(db, False, structured=True)
+            self.links.request(self.links.shard_of(command[1]), meta, command)
 
     def blocked_clients(self) -> int:
         return sum(len(link.blocked) for link in self.links.links)

@@ -3,6 +3,7 @@ CLIENT UNBLOCK, INFO blocked_clients, and a client that leaves while waiting."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -118,3 +119,34 @@ def atoll_shard_count_differs(r: redis.Redis, a: bytes, b: bytes) -> bool:
 
     # The session server runs 2 shards: slots 0-8191 on shard 0, the rest on shard 1.
     return (key_slot(a) < 8192) != (key_slot(b) < 8192)
+
+
+def test_value_popped_for_a_vanishing_client_is_given_back(atoll: AtollServer) -> None:
+    """A client blocked on a list hangs up while another client pushes.  Whichever reaches
+    the shard first, the value is never popped for nobody: either the server wrote it to the
+    waiter before it saw the hang-up (as Redis would), or it is back in the list."""
+    r = atoll.client()
+    push = b"*3\r\n$5\r\nRPUSH\r\n$7\r\nrace{b}\r\n$1\r\nv\r\n"
+    for _ in range(30):
+        r.delete("race{b}")
+        waiter = socket.create_connection(("127.0.0.1", atoll.port))
+        waiter.sendall(b"*3\r\n$5\r\nBLPOP\r\n$7\r\nrace{b}\r\n$1\r\n0\r\n")
+        wait_until(lambda: blocked_clients(r) == 1, what="client blocked")
+        pusher = socket.create_connection(("127.0.0.1", atoll.port))
+        pusher.sendall(push)
+        waiter.shutdown(socket.SHUT_WR)  # hang up, but still able to see what was sent
+        assert pusher.recv(100) == b":1\r\n"
+        pusher.close()
+        wait_until(lambda: blocked_clients(r) == 0, what="wait ended")
+        waiter.settimeout(1)
+        try:
+            delivered = waiter.recv(100)
+        except TimeoutError:
+            delivered = b""
+        waiter.close()
+        if delivered:
+            assert delivered == b"*2\r\n$7\r\nrace{b}\r\n$1\r\nv\r\n"
+            assert r.lrange("race{b}", 0, -1) == []
+        else:
+            wait_until(lambda: r.lrange("race{b}", 0, -1) == [b"v"], timeout=5,
+                       what="the value back in its list")
