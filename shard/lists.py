@@ -66,24 +66,7 @@ def _positive(raw: bytes, message: str) -> int:
     summary="Prepend one or multiple elements to a list",
 )
 def lpush(ctx: Ctx, args: list[bytes]) -> Any:
-    # The benchmark's hot path: one lookup, one C-level push, no helpers.
-    key = args[0]
-    ks = ctx.ks
-    db = ctx.db
-    lst = ks.get(db, key)
-    if lst is None:
-        lst = ListValue()
-        ks.set(db, key, lst)
-    elif type(lst) is ListValue:
-        ks.modified(db, key)
-    else:
-        raise RedisError(errors.WRONGTYPE)
-    if len(args) == 2:
-        lst.appendleft(args[1])
-    else:
-        lst.extendleft(args[1:])
-        ks.dirty += len(args) - 2
-    return len(lst)
+    return _push(ctx, args, head=True)
 
 
 @command(
@@ -97,6 +80,11 @@ def lpush(ctx: Ctx, args: list[bytes]) -> Any:
     summary="Append one or multiple elements to a list",
 )
 def rpush(ctx: Ctx, args: list[bytes]) -> Any:
+    return _push(ctx, args, head=False)
+
+
+def _push(ctx: Ctx, args: list[bytes], head: bool) -> int:
+    """LPUSH/RPUSH.  On the benchmark's hot path: one lookup, one C-level push."""
     key = args[0]
     ks = ctx.ks
     db = ctx.db
@@ -109,9 +97,9 @@ def rpush(ctx: Ctx, args: list[bytes]) -> Any:
     else:
         raise RedisError(errors.WRONGTYPE)
     if len(args) == 2:
-        lst.append(args[1])
+        (lst.appendleft if head else lst.append)(args[1])
     else:
-        lst.extend(args[1:])
+        (lst.extendleft if head else lst.extend)(args[1:])
         ks.dirty += len(args) - 2
     return len(lst)
 
