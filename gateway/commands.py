@@ -11,9 +11,8 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any
 
-from gateway import cross
 from gateway.cross import NO_REPLY
-from shard import errors
+from shard import errors, wire
 from shard.errors import RedisError
 from shard.numbers import string2ll
 from shard.reply import OK, PONG, Simple, Verbatim
@@ -346,7 +345,7 @@ def client_unblock(conn: ClientConnection, argv: list[bytes]) -> Any:
     elif len(argv) > 4:
         raise RedisError(errors.SYNTAX)
     target = conn.gateway.clients.get(client_id)
-    if target is None or target.blocked_on is None:
+    if target is None or not target.blocked_on:
         return 0
     conn.gateway.unblock(target, how)
     return 1
@@ -466,7 +465,7 @@ async def _scan_step(conn: ClientConnection, cursor: int, count: int, pattern: b
     if shard >= len(links.links):
         return [b"0", []]
     reply = await links.request(
-        links.links[shard], cross._meta(conn),
+        links.links[shard], wire.meta(conn.db, conn.resp3, structured=True),
         [b"__scan", b"%d" % inner, b"%d" % count, pattern, kind],
     )
     if isinstance(reply, RedisError):

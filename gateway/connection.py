@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.links import Slot
 from gateway.protocol import RequestParser
+from shard import wire
 from shard.errors import RedisError
 
 if TYPE_CHECKING:
@@ -35,10 +36,11 @@ class ClientConnection(asyncio.Protocol):
         self.held: deque[list[bytes]] = deque()  # commands waiting behind a multi-step one
         self.busy = False
         self.open_group: Any = None
-        self.blocked_on: Any = None
+        self.blocked_on: list[Any] = []  # BlockingWaiters of this client parked in shards
         self.multi: list[Any] | None = None  # queued (spec, argv) between MULTI and EXEC
         self.multi_error = False
-        self.watching: set[int] = set()  # shards holding this client's WATCHes  # (link, token) while a blocking command waits in a shard  # the router's current group of hot commands
+        self.watching: set[int] = set()  # shards holding this client's WATCHes
+        self.watched: list[tuple[int, bytes]] = []  # and the (db, key) pairs watched
         self.closing = False
         self.close_after_reply = False
         self.paused_by_replies = False
@@ -46,6 +48,7 @@ class ClientConnection(asyncio.Protocol):
         self.reading_paused = False
         # Connection state (what Redis keeps per client).
         self.id = gateway.next_client_id()
+        self.origin = self.id << wire.ORIGIN_SHIFT  # tells shards whose entry it is
         self.db = 0
         self.resp3 = False
         self.name = b""
@@ -73,7 +76,7 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         self.gateway.clients.pop(self.id, None)
-        if self.blocked_on is not None:  # stop the wait, so no value is popped for nobody
+        if self.blocked_on:  # stop the wait, so no value is popped for nobody
             self.gateway.unblock(self, b"DROP")
         if self.watching:
             from gateway.transactions import forget_watches

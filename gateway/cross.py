@@ -1,9 +1,9 @@
 """Plans for commands whose keys live on several shards, and for whole-keyspace fan-outs.
 
-Each strategy is a coroutine that sends structured sub-commands to the shards involved and
-combines their answers into the reply Redis would give.  They are not yet atomic across
-shards (another client can observe a half-applied MSET); the cross-shard issue adds intents
-around exactly these plans.
+Each strategy is a coroutine that runs under a :class:`~gateway.intents.Transaction` holding
+intents on every key of the command: it sends structured sub-commands to the shards involved
+and combines their answers into the reply Redis would give.  Under the intents no other
+client can see a half-applied command.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from gateway.links import ShardLink, key_slot
+from gateway.intents import Transaction, holding
 from shard import errors, wire
 from shard.errors import RedisError
 from shard.reply import OK, Simple
@@ -26,50 +26,49 @@ if TYPE_CHECKING:
 NO_REPLY = object()
 
 
-def _meta(conn: ClientConnection, db: int | None = None) -> int:
-    return wire.meta(conn.db if db is None else db, conn.resp3, structured=True)
-
-
 def _raise_first_error(values: list[Any]) -> None:
     for value in values:
         if isinstance(value, RedisError):
             raise value
 
 
-def group_positions(gw: Gateway, argv: list[bytes], positions: list[int]) -> dict[int, list[int]]:
+def group_positions(tx: Transaction, argv: list[bytes], positions: list[int]) -> dict[int, list[int]]:
     """Argument positions per shard index, keeping their order."""
-    owner = gw.links.slot_owner
     groups: dict[int, list[int]] = {}
     for pos in positions:
-        groups.setdefault(owner[key_slot(argv[pos])], []).append(pos)
+        groups.setdefault(tx.shard_of(argv[pos]), []).append(pos)
     return groups
 
 
-async def _per_shard(gw: Gateway, conn: ClientConnection, name: bytes,
-                     parts: dict[int, list[bytes]]) -> dict[int, Any]:
-    links = gw.links
-    futures = {
-        index: links.request(links.links[index], _meta(conn), [name, *args])
-        for index, args in parts.items()
-    }
-    return {index: await future for index, future in futures.items()}
+async def atomically(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+                     positions: list[int], tx: Transaction | None = None) -> Any:
+    """A command whose keys live on several shards, under intents on all of them (or under
+    ``tx``'s, inside a transaction that already holds them)."""
+    strategy: Strategy = STRATEGIES.get(spec.cross or "", via_scratch)
+    if tx is not None:
+        return await strategy(tx, conn, spec, argv, positions)
+    slots = [(conn.db, argv[p]) for p in positions]
+    if spec.name == "copy":
+        slots[1] = (copy_options(gw, conn, argv)[0], argv[2])
+    async with holding(gw, slots, origin=conn.id) as held:
+        return await strategy(held, conn, spec, argv, positions)
 
 
-async def split_sum(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+async def split_sum(tx: Transaction, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
                     positions: list[int]) -> Any:
     """DEL, UNLINK, EXISTS, TOUCH: each shard counts its own keys."""
-    groups = group_positions(gw, argv, positions)
-    parts = {i: [argv[p] for p in pos] for i, pos in groups.items()}
-    results = await _per_shard(gw, conn, spec.fullname.encode(), parts)
+    groups = group_positions(tx, argv, positions)
+    parts = {i: [spec.wire_name, *[argv[p] for p in pos]] for i, pos in groups.items()}
+    results = await tx.each(parts, conn.db)
     _raise_first_error(list(results.values()))
     return sum(results.values())
 
 
-async def split_mget(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+async def split_mget(tx: Transaction, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
                      positions: list[int]) -> Any:
-    groups = group_positions(gw, argv, positions)
-    parts = {i: [argv[p] for p in pos] for i, pos in groups.items()}
-    results = await _per_shard(gw, conn, b"mget", parts)
+    groups = group_positions(tx, argv, positions)
+    parts = {i: [b"mget", *[argv[p] for p in pos]] for i, pos in groups.items()}
+    results = await tx.each(parts, conn.db)
     _raise_first_error(list(results.values()))
     out: list[Any] = [None] * (len(argv) - 1)
     for index, pos_list in groups.items():
@@ -78,75 +77,57 @@ async def split_mget(gw: Gateway, conn: ClientConnection, spec: CommandSpec, arg
     return out
 
 
-def _pairs_by_shard(gw: Gateway, argv: list[bytes]) -> dict[int, list[bytes]]:
+def _pairs_by_shard(tx: Transaction, argv: list[bytes]) -> dict[int, list[bytes]]:
     if len(argv) % 2 == 0:
         raise errors.wrong_arity(argv[0].lower().decode("latin-1"))
-    owner = gw.links.slot_owner
     parts: dict[int, list[bytes]] = {}
     for i in range(1, len(argv), 2):
-        parts.setdefault(owner[key_slot(argv[i])], []).extend((argv[i], argv[i + 1]))
+        parts.setdefault(tx.shard_of(argv[i]), []).extend((argv[i], argv[i + 1]))
     return parts
 
 
-async def split_mset(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+async def split_mset(tx: Transaction, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
                      positions: list[int]) -> Any:
-    results = await _per_shard(gw, conn, b"mset", _pairs_by_shard(gw, argv))
+    parts = {i: [b"mset", *pairs] for i, pairs in _pairs_by_shard(tx, argv).items()}
+    results = await tx.each(parts, conn.db)
     _raise_first_error(list(results.values()))
     return OK
 
 
-async def split_msetnx(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
-                       positions: list[int]) -> Any:
-    parts = _pairs_by_shard(gw, argv)
-    existing = await _per_shard(gw, conn, b"exists", {i: a[0::2] for i, a in parts.items()})
+async def split_msetnx(tx: Transaction, conn: ClientConnection, spec: CommandSpec,
+                       argv: list[bytes], positions: list[int]) -> Any:
+    parts = _pairs_by_shard(tx, argv)
+    existing = await tx.each({i: [b"exists", *a[0::2]] for i, a in parts.items()}, conn.db)
     _raise_first_error(list(existing.values()))
     if sum(existing.values()):
         return 0
-    results = await _per_shard(gw, conn, b"mset", parts)
+    results = await tx.each({i: [b"mset", *a] for i, a in parts.items()}, conn.db)
     _raise_first_error(list(results.values()))
     return 1
 
 
-def _link(gw: Gateway, key: bytes) -> ShardLink:
-    return gw.links.shard_of(key)
-
-
-async def _call(gw: Gateway, conn: ClientConnection, key: bytes, argv: list[bytes],
-                db: int | None = None) -> Any:
-    value = await gw.links.request(_link(gw, key), _meta(conn, db), argv)
-    if isinstance(value, RedisError):
-        raise value
-    return value
-
-
-async def single(gw: Gateway, conn: ClientConnection, key: bytes, argv: list[bytes]) -> Any:
-    """One command on the shard that owns ``key``; its error is raised."""
-    return await _call(gw, conn, key, argv)
-
-
-async def move_key(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+async def move_key(tx: Transaction, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
                    positions: list[int]) -> Any:
     """RENAME / RENAMENX between shards: export, import on the destination, delete."""
     src, dst = argv[1], argv[2]
     nx = spec.name == "renamenx"
-    exported = await _call(gw, conn, src, [b"__export", src])
+    exported = await tx.call_key(src, conn.db, [b"__export", src])
     if exported is None:
         raise RedisError(errors.NO_SUCH_KEY)
     kind, payload, when = exported
     mode = b"NX" if nx else b"REPLACE"
-    stored = await _call(gw, conn, dst, [b"__import", dst, kind, payload, b"%d" % when, mode,
-                                         b"%d" % conn.db])
+    stored = await tx.call_key(dst, conn.db, [b"__import", dst, kind, payload, b"%d" % when, mode,
+                                              b"%d" % conn.db])
     if not stored:
         return 0
-    await _call(gw, conn, src, [b"del", src])
+    await tx.call_key(src, conn.db, [b"del", src])
     return 1 if nx else OK
 
 
-async def copy_key(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
-                   positions: list[int]) -> Any:
+def copy_options(gw: Gateway, conn: ClientConnection, argv: list[bytes]) -> tuple[int, bool]:
+    """COPY's destination database and REPLACE flag."""
     from shard.numbers import string2ll
 
-    src, dst = argv[1], argv[2]
     dbid, replace = conn.db, False
     i = 3
     while i < len(argv):
@@ -164,28 +145,35 @@ async def copy_key(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv:
         else:
             raise RedisError(errors.SYNTAX)
         i += 1
-    exported = await _call(gw, conn, src, [b"__export", src])
+    return dbid, replace
+
+
+async def copy_key(tx: Transaction, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+                   positions: list[int]) -> Any:
+    src, dst = argv[1], argv[2]
+    dbid, replace = copy_options(tx.gw, conn, argv)
+    exported = await tx.call_key(src, conn.db, [b"__export", src])
     if exported is None:
         return 0
     kind, payload, when = exported
     mode = b"REPLACE" if replace else b"NX"
-    return await _call(gw, conn, dst, [b"__import", dst, kind, payload, b"%d" % when, mode,
-                                       b"%d" % dbid])
+    return await tx.call_key(dst, conn.db, [b"__import", dst, kind, payload, b"%d" % when, mode,
+                                            b"%d" % dbid])
 
 
-async def lcs_keys(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+async def lcs_keys(tx: Transaction, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
                    positions: list[int]) -> Any:
     from shard.lcs import lcs_compute
     from shard.values import decode_value
 
     values = []
     for key in (argv[1], argv[2]):
-        exported = await _call(gw, conn, key, [b"__export", key])
+        exported = await tx.call_key(key, conn.db, [b"__export", key])
         values.append(None if exported is None else decode_value(exported[0], exported[1]))
     if any(v is not None and type(v) is not bytes for v in values):
         raise RedisError("ERR The specified keys must contain string values")
     return lcs_compute(values[0] or b"", values[1] or b"", argv[3:],
-                       gw.config.value("proto-max-bulk-len"))
+                       tx.gw.config.value("proto-max-bulk-len"))
 
 
 class Scratch:
@@ -209,13 +197,14 @@ class Scratch:
         """Take the settings that shape values (encodings, size limits) from ``config``."""
         self.executor.config.update({k: config.value(k) for k in _SCRATCH_SETTINGS})
 
-    async def run(self, gw: Gateway, conn: ClientConnection, spec: CommandSpec,
+    async def run(self, tx: Transaction, conn: ClientConnection, spec: CommandSpec,
                   argv: list[bytes], positions: list[int]) -> Any:
         from shard.values import decode_value, encode_value
 
         keys = list(dict.fromkeys(argv[p] for p in positions))
-        futures = [gw.links.request(_link(gw, k), _meta(conn), [b"__export", k]) for k in keys]
-        before = dict(zip(keys, [await f for f in futures], strict=True))
+        meta = wire.meta(conn.db, conn.resp3, structured=True)
+        futures = [tx.send(tx.shard_of(k), meta, [[b"__export", k]]) for k in keys]
+        before = dict(zip(keys, [_first(await f) for f in futures], strict=True))
         _raise_first_error(list(before.values()))
         ks = self.executor.ks
         db = ks.dbs[conn.db]
@@ -234,19 +223,24 @@ class Scratch:
             current = ks.get(db, key)
             if current is None:
                 if old is not None:
-                    writes.append(_call(gw, conn, key, [b"del", key]))
+                    writes.append(tx.call_key(key, conn.db, [b"del", key]))
                 continue
             kind, payload = encode_value(current)
             when = db.expires.get(key, -1)
             if old is None or old[0] != kind or old[1] != payload or old[2] != when:
-                writes.append(_call(gw, conn, key, [b"__import", key, kind, payload,
-                                                    b"%d" % when, b"REPLACE", b"%d" % conn.db]))
+                writes.append(tx.call_key(key, conn.db, [b"__import", key, kind, payload,
+                                                         b"%d" % when, b"REPLACE", b"%d" % conn.db]))
         # Loading, running and diffing happen without an await, so runs of several clients
         # never see each other's keys in the shared scratch keyspace.
         ks.flush(db)
-        for write in writes:
-            await write
+        await asyncio.gather(*writes)
         return value
+
+
+def _first(replies: Any) -> Any:
+    if not isinstance(replies, list):  # the shard went away
+        raise replies if isinstance(replies, RedisError) else RedisError(str(replies))
+    return replies[1]
 
 
 _SCRATCH_SETTINGS = ("proto-max-bulk-len", "list-max-listpack-size", "hash-max-listpack-entries",
@@ -254,9 +248,9 @@ _SCRATCH_SETTINGS = ("proto-max-bulk-len", "list-max-listpack-size", "hash-max-l
                      "zset-max-listpack-entries", "zset-max-listpack-value")
 
 
-async def via_scratch(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
-                      positions: list[int]) -> Any:
-    return await gw.scratch.run(gw, conn, spec, argv, positions)
+async def via_scratch(tx: Transaction, conn: ClientConnection, spec: CommandSpec,
+                      argv: list[bytes], positions: list[int]) -> Any:
+    return await tx.gw.scratch.run(tx, conn, spec, argv, positions)
 
 
 Strategy = Callable[..., Awaitable[Any]]
@@ -277,13 +271,27 @@ STRATEGIES: dict[str, Strategy] = {
 async def all_shards(gw: Gateway, conn: ClientConnection, argv: list[bytes],
                      db: int | None = None) -> list[Any]:
     links = gw.links
-    meta = _meta(conn, db)
+    meta = wire.meta(conn.db if db is None else db, conn.resp3, structured=True)
     futures = [links.request(link, meta, argv) for link in links.links]
     return list(await asyncio.gather(*futures))
 
 
-async def fanout(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> Any:
-    results = await all_shards(gw, conn, [spec.fullname.encode(), *argv[1:]])
+# Fan-outs that read or write whole databases run as barriers: under intents on every shard.
+BARRIERS = {"dbsize", "keys", "flushall", "flushdb", "swapdb"}
+
+
+async def fanout(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: list[bytes],
+                 tx: Transaction | None = None) -> Any:
+    command = [spec.wire_name, *argv[1:]]
+    if tx is not None:
+        parts = {index: command for index in range(len(gw.links.links))}
+        results = list((await tx.each(parts, conn.db, conn.resp3)).values())
+    elif spec.name in BARRIERS and len(gw.links.links) > 1:
+        async with holding(gw, whole=True, origin=conn.id) as held:
+            parts = {index: command for index in range(len(gw.links.links))}
+            results = list((await held.each(parts, conn.db, conn.resp3)).values())
+    else:
+        results = await all_shards(gw, conn, command)
     _raise_first_error(results)
     how = spec.cross
     if how == "sum":
@@ -296,5 +304,3 @@ async def fanout(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv: l
         return random.choices(keys, weights=sizes)[0] if keys else None
     first = results[0]
     return Simple(first) if isinstance(first, bytes) and first == b"OK" else first
-
-

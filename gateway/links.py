@@ -91,17 +91,21 @@ class BlockingWaiter:
     """The waiter of a blocking command: resolved by its immediate reply, or later by an
     unsolicited message carrying the token the shard parked it under."""
 
-    __slots__ = ("future", "conn", "token", "argv", "db")
+    __slots__ = ("future", "conn", "token", "argv", "db", "link", "abandoned")
 
     def __init__(self, future: Any, conn: Any, argv: list[bytes] | None = None) -> None:
         self.future = future
         self.conn = conn
         self.token = 0
+        self.link: Any = None  # the shard it waits in, once parked
+        self.abandoned = False  # a wait over several shards that another shard already won
         self.argv = argv or []  # the blocking command, to give back what it popped if
         self.db = conn.db       # its client is gone by the time the shard serves it
 
     def resolve(self, reply: Any) -> None:
-        self.conn.blocked_on = None
+        waits = self.conn.blocked_on
+        if self in waits:
+            waits.remove(self)
         if not self.future.done():
             self.future.set_result(reply)
 
@@ -140,7 +144,7 @@ class ShardLinks:
         self.batch_id = 0
         self.on_replies_done: Callable[[], None] = lambda: None
         self.on_orphan: Callable[[ShardLink, BlockingWaiter, Any], None] = lambda *_: None
-        self.on_client_gone: Callable[[Any], None] = lambda conn: None
+        self.on_stale_wait: Callable[[BlockingWaiter], None] = lambda waiter: None
         self.shard_down_error: tuple[bytes, Any] = (b"-ERR shard unavailable\r\n", None)
         for link in self.links:
             loop.add_reader(link.sock.getsockopt(zmq.FD), self._readable, link)
@@ -192,7 +196,7 @@ class ShardLinks:
         sock = link.sock
         inflight = link.inflight
         unpack = wire.unpack
-        touched = set()
+        touched: set[Any] = set()
         while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             try:
                 payload = sock.recv(zmq.NOBLOCK)
@@ -201,9 +205,9 @@ class ShardLinks:
             batch_id, replies = unpack(payload)
             if batch_id == wire.UNSOLICITED:
                 for token, reply in replies:
-                    blocked = link.blocked.pop(token, None)
-                    if blocked is not None:
-                        blocked.resolve(reply)
+                    waiter = link.blocked.pop(token, None)
+                    if waiter is not None:
+                        self._deliver(link, waiter, reply, touched)
                     else:
                         orphan = link.dropped.pop(token, None)
                         if orphan is not None:
@@ -214,26 +218,46 @@ class ShardLinks:
                 continue
             for waiter, reply in zip(waiters, replies, strict=True):
                 kind = type(waiter)
-                if kind is GroupPart:
+                if kind is GroupPart and type(reply) is list:
                     if waiter.group.complete(waiter.index, reply):
                         touched.add(waiter.group.conn)
-                elif kind is Slot:
+                elif kind is Slot and type(reply) is bytes:
                     waiter.value = reply
                     touched.add(waiter.conn)
-                elif kind is BlockingWaiter:
-                    if type(reply) is wire.Blocked:
-                        waiter.token = reply.token
-                        link.blocked[reply.token] = waiter
-                        waiter.conn.blocked_on = (link, reply.token)
-                        if waiter.conn.closing:  # it left before it knew it was waiting
-                            self.on_client_gone(waiter.conn)
-                    else:
-                        waiter.resolve(reply)
                 else:
-                    waiter(reply)
+                    self._deliver(link, waiter, reply, touched)
         for conn in touched:
             conn.write_ready()
         self.on_replies_done()
+
+    def _deliver(self, link: ShardLink, waiter: Any, reply: Any, touched: set[Any]) -> None:
+        """Hand a reply to its waiter.  A reply may say that the entry waits in the shard
+        (``Deferred`` for intents, ``Blocked`` for a blocking command); the real reply then
+        comes later in an unsolicited message under the same token."""
+        kind = type(reply)
+        if kind is wire.Deferred:
+            link.blocked[reply.token] = waiter
+            return
+        if kind is wire.Blocked:
+            link.blocked[reply.token] = waiter
+            if type(waiter) is BlockingWaiter:
+                waiter.token = reply.token
+                waiter.link = link
+                waiter.conn.blocked_on.append(waiter)
+                if waiter.conn.closing or waiter.abandoned:  # nobody waits for it any more
+                    self.on_stale_wait(waiter)
+            return
+        kind = type(waiter)
+        if kind is GroupPart:
+            if waiter.group.complete(waiter.index, reply):
+                touched.add(waiter.group.conn)
+        elif kind is Slot:
+            waiter.value = reply
+            touched.add(waiter.conn)
+        elif kind is BlockingWaiter:
+            waiter.resolve(reply)
+        else:
+            waiter(reply)
 
     def _monitor_event(self, link: ShardLink) -> None:
         while link.monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
@@ -248,11 +272,9 @@ class ShardLinks:
         and no late reply is matched to the wrong waiter."""
         line, value = self.shard_down_error
         touched = set()
-        blocked, link.blocked = link.blocked, {}
-        for waiter in blocked.values():
-            waiter.resolve(line)
+        parked, link.blocked = link.blocked, {}
         batches, link.inflight = link.inflight, {}
-        for waiters in batches.values():
+        for waiters in [list(parked.values()), *batches.values()]:
             for waiter in waiters:
                 if type(waiter) is GroupPart:
                     group = waiter.group

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gateway import cross, transactions
+from gateway import blocking, cross, transactions
 from gateway.connection import ClientConnection
-from gateway.links import BlockingWaiter, Group, GroupPart, ShardLink, crc16, key_slot
+from gateway.links import Group, GroupPart, crc16, key_slot
 from shard import errors, wire
 from shard.errors import RedisError
-from shard.reply import Raw, encode
+from shard.reply import encode
 from shard.table import FANOUT, GATEWAY, SHARD, TABLE, CommandSpec
 
 if TYPE_CHECKING:
@@ -24,29 +24,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("atoll.gateway")
 _RUN = wire.RUN
-
-
-class Popped(Raw):
-    """The RESP reply of a blocking pop, with what is needed to undo the pop."""
-
-    argv: list[bytes]
-    db: int
-
-    def __new__(cls, reply: bytes, argv: list[bytes], db: int) -> Popped:
-        self = super().__new__(cls, reply)
-        self.argv = argv
-        self.db = db
-        return self
-
-
-def _second_bulk(reply: bytes) -> bytes:
-    """The element of a ``*2 [key, element]`` BLPOP reply."""
-    import hiredis
-
-    reader = hiredis.Reader()
-    reader.feed(reply)
-    element: bytes = reader.gets()[1]
-    return element
 
 
 class Router:
@@ -121,7 +98,7 @@ class Router:
                 if end > start + 1:
                     key = key[start + 1 : end]
             index = self.slot_owner[crc16(key, 0) & 16383]
-            meta = (conn.db << 4) | conn.resp3 | _RUN
+            meta = conn.origin | (conn.db << 4) | conn.resp3 | _RUN
             group = conn.open_group
             if group is None or group.meta != meta:
                 group = conn.open_group = Group(conn, meta)
@@ -161,7 +138,7 @@ class Router:
     def _to_shard(self, conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:
         links = self.links
         argv[0] = spec.wire_name
-        meta = (conn.db << wire.DB_SHIFT) | conn.resp3
+        meta = conn.origin | (conn.db << wire.DB_SHIFT) | conn.resp3
         if spec.single_key:
             links.send(links.shard_of(argv[1]), [meta, argv], conn.new_slot())
             return
@@ -172,73 +149,18 @@ class Router:
         owner = links.slot_owner
         shards = {owner[key_slot(argv[p])] for p in positions}
         if "blocking" in spec.flags:
-            if len(shards) > 1:
-                if spec.name in ("blmove", "brpoplpush"):
-                    conn.run_async(self._blocking_move(conn, spec, argv))
-                else:  # waiting on several shards comes with the cross-shard issue
-                    conn.reply(RedisError(errors.CROSSSHARD_BLOCKING).line())
-                return
-            conn.run_async(self._blocking(conn, links.links[shards.pop()], meta, argv))
+            if len(shards) == 1:
+                conn.run_async(blocking.wait_one(self.gateway, conn, links.links[shards.pop()],
+                                                 meta, argv))
+            elif spec.name in ("blmove", "brpoplpush"):
+                conn.run_async(blocking.move_between(self.gateway, conn, spec, argv))
+            else:
+                conn.run_async(blocking.wait_many(self.gateway, conn, spec, argv, positions))
             return
         if len(shards) == 1:
             links.send(links.links[shards.pop()], [meta, argv], conn.new_slot())
             return
-        strategy: cross.Strategy = cross.STRATEGIES.get(spec.cross or "", cross.via_scratch)
-        conn.run_async(strategy(self.gateway, conn, spec, argv, positions))
-
-    async def _blocking(self, conn: ClientConnection, link: ShardLink, meta: int,
-                        argv: list[bytes], give_back: bool = True) -> Any:
-        """A blocking command: the connection holds its later commands until the reply, which
-        comes at once or, after the shard parked it, in an unsolicited message.  The reply is
-        a :class:`Popped`: should the client be gone when it is written, what it took goes
-        back (see ``ClientConnection._async_done``)."""
-        future = self.gateway.loop.create_future()
-        self.links.send(link, [meta, argv], BlockingWaiter(future, conn, argv))
-        reply = await future
-        return Popped(reply, argv, conn.db) if give_back else Raw(reply)
-
-    async def _blocking_move(self, conn: ClientConnection, spec: CommandSpec,
-                             argv: list[bytes]) -> Any:
-        """BLMOVE / BRPOPLPUSH with source and destination on different shards.
-
-        Move at once if the source has an element; otherwise wait on the source's shard with a
-        one-key blocking pop, then push to the destination.  Should the destination have
-        become a non-list meanwhile, the element goes back where it came from and the client
-        gets WRONGTYPE, so nothing is lost.  (Not atomic across shards: the cross-shard
-        issue puts intents around this.)
-        """
-        from shard.blocking import timeout_ms
-        from shard.lists import _where
-
-        src, dst = argv[1], argv[2]
-        if spec.name == "blmove":
-            from_head, to_head, raw_timeout = _where(argv[3]), _where(argv[4]), argv[5]
-        else:
-            from_head, to_head, raw_timeout = False, True, argv[3]
-        timeout_ms(raw_timeout)  # its errors come first, as in Redis
-        side = [b"LEFT" if from_head else b"RIGHT", b"LEFT" if to_head else b"RIGHT"]
-        lmove = self.by_name[b"lmove"]
-        moved = await cross.via_scratch(self.gateway, conn, lmove, [b"lmove", src, dst, *side],
-                                        [1, 2])
-        if moved is not None:
-            return moved
-        pop = b"blpop" if from_head else b"brpop"
-        meta = (conn.db << wire.DB_SHIFT) | conn.resp3
-        reply = await self._blocking(conn, self.links.shard_of(src), meta,
-                                     [pop, src, raw_timeout], give_back=False)
-        if bytes(reply).startswith((b"*-1", b"_")):
-            return None
-        if bytes(reply).startswith(b"-"):
-            return reply
-        element = _second_bulk(bytes(reply))
-        push = b"lpush" if to_head else b"rpush"
-        try:
-            await cross.single(self.gateway, conn, dst, [push, dst, element])
-        except RedisError:
-            back = b"lpush" if from_head else b"rpush"
-            await cross.single(self.gateway, conn, src, [back, src, element])
-            raise
-        return element
+        conn.run_async(cross.atomically(self.gateway, conn, spec, argv, positions))
 
     def _local(self, conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:
         try:

@@ -46,7 +46,7 @@ class Gateway:
         down = "LOADING Atoll shard restarting: the command may not have run, retry it"
         self.links.shard_down_error = (b"-" + down.encode() + b"\r\n", RedisError(down))
         self.links.on_orphan = self.give_back
-        self.links.on_client_gone = lambda conn: self.unblock(conn, b"DROP")
+        self.links.on_stale_wait = lambda waiter: self.end_wait(waiter, b"DROP")
         self.router = Router(self)
         from gateway.cross import Scratch
 
@@ -54,6 +54,11 @@ class Gateway:
         self.clients: dict[int, Any] = {}
         self.stats = {"connections": 0, "rejected": 0, "errors": 0, "reads": 0}
         self._next_id = index + 1
+        self.transactions_started = 0  # numbers cross-shard transactions (gateway/intents.py)
+        # Intents a previous life of this gateway held in the shards are released.
+        for link in self.links.links:
+            self.links.request(link, wire.meta(0, False, structured=True),
+                               [b"__hello", b"%d" % index])
         self._id_step = max(int(config.value("gateways")), 1)
         self.servers: list[asyncio.AbstractServer] = []
         # A multiprocessing pipe to the supervisor: CONFIG SET and SHUTDOWN go up, settings
@@ -120,16 +125,21 @@ class Gateway:
         return push()
 
     def unblock(self, conn: Any, how: bytes) -> None:
-        """End a client's wait in a shard (CLIENT UNBLOCK, or the client went away)."""
-        link, token = conn.blocked_on
+        """End a client's waits in shards (CLIENT UNBLOCK, or the client went away)."""
+        for waiter in list(conn.blocked_on):
+            self.end_wait(waiter, how)
+
+    def end_wait(self, waiter: Any, how: bytes) -> None:
+        """End one parked wait: TIMEOUT/ERROR make the shard answer it; DROP forgets it."""
+        link, token = waiter.link, waiter.token
         meta = wire.meta(0, False, structured=True)
         answer = self.links.request(link, meta, [b"__unblock", b"%d" % token, how])
         if how != b"DROP":
             return
-        waiter = link.blocked.pop(token, None)
-        conn.blocked_on = None
-        if waiter is None:
+        if link.blocked.pop(token, None) is None:
             return
+        if waiter in waiter.conn.blocked_on:
+            waiter.conn.blocked_on.remove(waiter)
         # The shard may have served the wait just before the DROP reached it: then its reply,
         # which nobody will read, carries popped values that must go back (give_back).
         link.dropped[token] = waiter
@@ -156,7 +166,7 @@ class Gateway:
             self.links.request(self.links.shard_of(command[1]), meta, command)
 
     def blocked_clients(self) -> int:
-        return sum(len(link.blocked) for link in self.links.links)
+        return sum(1 for conn in self.clients.values() if conn.blocked_on)
 
     def request_shutdown(self, save: bool) -> None:
         log.warning("User requested shutdown...")

@@ -1,11 +1,15 @@
-"""MULTI / EXEC / DISCARD.
+"""MULTI / EXEC / DISCARD / WATCH.
 
 The gateway queues a transaction's commands and runs them at EXEC.  When every queued command
-goes to one shard (the common case, and always with hash-tagged keys) they travel as one batch
-entry and the shard runs them back to back: nothing else runs in between, as in Redis.  A
-transaction over several shards runs its commands in order, each shard's share unbroken by
-nothing but other transactions' commands; isolation across shards is the cross-shard issue's
-(intents on every involved shard).
+and every watched key is on one shard (the common case, and always with hash-tagged keys) the
+commands travel as one batch entry, headed by the WATCH check, and the shard runs them back to
+back: nothing else runs in between, as in Redis.
+
+A transaction over several shards first takes intents (``gateway/intents.py``) on every key
+its commands name and every key it watches (or on whole shards, when it holds a command such
+as FLUSHALL or DBSIZE), checks the watches, runs its commands and releases: no other client
+sees it half done.  Commands run in their order per shard; the shards' shares of a stretch of
+single-shard commands go out at once, since under the intents nobody can tell the difference.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from gateway import cross
+from gateway import blocking, cross
+from gateway.intents import Transaction, holding
 from gateway.links import BlockingWaiter, key_slot
 from shard import wire
 from shard.errors import RedisError
@@ -64,6 +69,7 @@ async def _watch(conn: ClientConnection, keys: list[bytes]) -> Any:
     per_shard: dict[int, list[bytes]] = {}
     for key in keys:
         per_shard.setdefault(links.slot_owner[key_slot(key)], []).append(key)
+        conn.watched.append((conn.db, key))
     meta = wire.meta(conn.db, False, structured=True)
     for index, shard_keys in per_shard.items():
         conn.watching.add(index)
@@ -84,19 +90,7 @@ def forget_watches(conn: ClientConnection) -> None:
     for index in conn.watching:
         links.request(links.links[index], meta, [b"__unwatch", b"%d" % conn.id])
     conn.watching = set()
-
-
-async def _watch_failed(conn: ClientConnection, skip: int | None) -> bool:
-    """Whether a watched key changed on any shard but ``skip`` (whose check travels with the
-    transaction itself); the watches end either way."""
-    links = conn.gateway.links
-    meta = wire.meta(0, False, structured=True)
-    dirty = False
-    for index in conn.watching:
-        if index != skip:
-            answer = await links.request(links.links[index], meta, [b"__watchcheck", b"%d" % conn.id])
-            dirty = dirty or answer == 1
-    return dirty
+    conn.watched = []
 
 
 @command("EXEC", 1, "noscript loading stale skip_slowlog", acl="@slow @transaction", route=G,
@@ -123,39 +117,61 @@ def queue(router: Router, conn: ClientConnection, spec: CommandSpec, argv: list[
     conn.reply(b"+QUEUED\r\n")
 
 
-async def run_transaction(conn: ClientConnection, queued: list[tuple[CommandSpec, list[bytes]]]) -> Any:
+async def run_transaction(conn: ClientConnection,
+                          queued: list[tuple[CommandSpec, list[bytes]]]) -> Any:
     gw = conn.gateway
-    router = gw.router
-    shards: set[int | None] = set()
-    for spec, argv in queued:
-        if spec.route != SHARD:
-            shards.add(None)
-            continue
-        positions = spec.key_positions(argv)
-        shards.update(gw.links.slot_owner[key_slot(argv[p])] for p in positions or [])
-        if not positions:
-            shards.add(0)
-    watching, conn.watching = conn.watching, set()
-    one_shard = len(shards) == 1 and None not in shards and queued
-    target = next(iter(shards)) if one_shard else None
-    # The check for the transaction's own shard runs inside its batch (atomic with it).
-    conn.watching = watching
-    dirty = await _watch_failed(conn, target if target in watching else None)
-    conn.watching = set()
-    if dirty:
-        if target in watching:
-            forget = wire.meta(0, False, structured=True)
-            conn.gateway.links.request(conn.gateway.links.links[target], forget,
-                                       [b"__unwatch", b"%d" % conn.id])
-        return NULL_ARRAY
-    if one_shard and target is not None:
-        reply = await _on_one_shard(conn, router, target, queued, check=target in watching)
+    watching, watched = conn.watching, conn.watched
+    conn.watching, conn.watched = set(), []
+    plan = _Plan(conn, queued, watched)
+    if plan.one_shard is not None and watching <= {plan.one_shard}:
+        reply = await _on_one_shard(conn, plan.one_shard, queued, check=bool(watching))
         return NULL_ARRAY if reply is None else Raw(reply)
-    replies = [await _run_one(conn, router, spec, argv) for spec, argv in queued]
+    async with holding(gw, plan.slots, whole=plan.whole, origin=conn.id) as tx:
+        if watching:
+            meta = wire.meta(0, False, structured=True)
+            checks = {index: tx.send(index, meta, [[b"__watchcheck", b"%d" % conn.id]])
+                      for index in watching}
+            dirty = [(await check)[1] for check in checks.values()]
+            if any(answer == 1 for answer in dirty):
+                return NULL_ARRAY
+        replies = await _run_all(conn, tx, queued)
     return Raw(b"*%d\r\n" % len(replies) + b"".join(replies))
 
 
-async def _on_one_shard(conn: ClientConnection, router: Router, index: int,
+class _Plan:
+    """What a queued transaction touches: its keys with their databases (following SELECT),
+    whether it needs whole shards, and its one shard when it has only one."""
+
+    def __init__(self, conn: ClientConnection, queued: list[tuple[CommandSpec, list[bytes]]],
+                 watched: list[tuple[int, bytes]]) -> None:
+        owner = conn.gateway.links.slot_owner
+        self.slots: list[tuple[int, bytes]] = list(watched)
+        self.whole = False
+        shards: set[int | None] = {owner[key_slot(key)] for _, key in watched}
+        db = conn.db
+        for spec, argv in queued:
+            if spec.route == FANOUT:
+                self.whole = True
+            if spec.route != SHARD:
+                shards.add(None)
+                if spec.name == "select" and argv[1].isdigit():
+                    db = int(argv[1])
+                continue
+            positions = spec.key_positions(argv)
+            shards.update(owner[key_slot(argv[p])] for p in positions)
+            self.slots.extend((db, argv[p]) for p in positions)
+            if spec.name == "move" and argv[2].isdigit():
+                self.slots.append((int(argv[2]), argv[1]))
+            if spec.name == "copy":
+                self.slots.extend((int(argv[i + 1]), argv[2]) for i in range(3, len(argv) - 1)
+                                  if argv[i].upper() == b"DB" and argv[i + 1].isdigit())
+            if not positions:
+                shards.add(0)
+        one = len(shards) == 1 and None not in shards and bool(queued)
+        self.one_shard: int | None = next(iter(shards)) if one else None
+
+
+async def _on_one_shard(conn: ClientConnection, index: int,
                         queued: list[tuple[CommandSpec, list[bytes]]], check: bool) -> bytes | None:
     """All commands as one RUN entry: the shard runs them back to back (atomic).  With
     ``check`` the entry starts with the WATCH check; None means it failed."""
@@ -164,7 +180,7 @@ async def _on_one_shard(conn: ClientConnection, router: Router, index: int,
     commands = [[spec.wire_name, *argv[1:]] for spec, argv in queued]
     if check:
         commands.insert(0, [b"__watchcheck", b"%d" % conn.id])
-    meta = (conn.db << wire.DB_SHIFT) | conn.resp3 | wire.RUN | wire.NOBLOCK
+    meta = conn.origin | (conn.db << wire.DB_SHIFT) | conn.resp3 | wire.RUN | wire.NOBLOCK
     links.send(links.links[index], [meta, commands], BlockingWaiter(future, conn))
     replies = await future
     if replies is None:
@@ -176,9 +192,46 @@ async def _on_one_shard(conn: ClientConnection, router: Router, index: int,
     return b"*%d\r\n" % len(replies) + b"".join(replies)
 
 
-async def _run_one(conn: ClientConnection, router: Router, spec: CommandSpec,
+async def _run_all(conn: ClientConnection, tx: Transaction,
+                   queued: list[tuple[CommandSpec, list[bytes]]]) -> list[bytes]:
+    """Every queued command under ``tx``'s intents; errors become replies.  A stretch of
+    commands that each go to one shard is sent as one entry per shard, all at once."""
+    replies: list[bytes] = [b""] * len(queued)
+    stretch: dict[int, list[int]] = {}  # shard -> positions in ``queued``
+    owner = conn.gateway.links.slot_owner
+    for i, (spec, argv) in enumerate(queued):
+        shards = {owner[key_slot(argv[p])] for p in spec.key_positions(argv)} or {0}
+        if spec.route == SHARD and len(shards) == 1 and "blocking" not in spec.flags:
+            stretch.setdefault(shards.pop(), []).append(i)
+            continue
+        await _run_stretch(conn, tx, queued, stretch, replies)
+        stretch = {}
+        replies[i] = await _run_one(conn, tx, spec, argv)
+    await _run_stretch(conn, tx, queued, stretch, replies)
+    return replies
+
+
+async def _run_stretch(conn: ClientConnection, tx: Transaction,
+                       queued: list[tuple[CommandSpec, list[bytes]]],
+                       stretch: dict[int, list[int]], replies: list[bytes]) -> None:
+    meta = wire.meta(conn.db, conn.resp3) | wire.NOBLOCK
+    futures = {index: tx.send(index, meta, [[queued[i][0].wire_name, *queued[i][1][1:]]
+                                             for i in positions])
+               for index, positions in stretch.items()}
+    for index, future in futures.items():
+        answer = await future
+        if isinstance(answer, list):
+            shard_replies = answer[1:]
+        else:  # the shard went away: its error for each of its commands
+            shard_replies = [RedisError(str(answer)).line()] * len(stretch[index])
+        for i, reply in zip(stretch[index], shard_replies, strict=True):
+            replies[i] = reply
+
+
+async def _run_one(conn: ClientConnection, tx: Transaction, spec: CommandSpec,
                    argv: list[bytes]) -> bytes:
-    """One queued command of a transaction over several shards; errors become replies."""
+    """A queued command that is not a plain one-shard command: a connection command, a
+    fan-out, a command over several shards or a blocking one (which never blocks here)."""
     try:
         if spec.route == GATEWAY:
             value = spec.handler(conn, argv)  # type: ignore[misc]
@@ -186,18 +239,31 @@ async def _run_one(conn: ClientConnection, router: Router, spec: CommandSpec,
                 value = await value
             return b"" if value is cross.NO_REPLY else encode(value, conn.resp3)
         if spec.route == FANOUT:
-            return encode(await cross.fanout(conn.gateway, conn, spec, argv), conn.resp3)
-        links = conn.gateway.links
+            return encode(await cross.fanout(conn.gateway, conn, spec, argv, tx), conn.resp3)
         positions = spec.key_positions(argv)
-        owners = {links.slot_owner[key_slot(argv[p])] for p in positions} or {0}
-        if len(owners) == 1:
-            future = conn.gateway.loop.create_future()
-            meta = (conn.db << wire.DB_SHIFT) | conn.resp3 | wire.NOBLOCK
-            links.send(links.links[owners.pop()], [meta, [spec.wire_name, *argv[1:]]],
-                       BlockingWaiter(future, conn))
-            return bytes(await future)
-        strategy: cross.Strategy = cross.STRATEGIES.get(spec.cross or "", cross.via_scratch)
-        return encode(await strategy(conn.gateway, conn, spec, argv, positions), conn.resp3)
+        shards = {tx.shard_of(argv[p]) for p in positions} or {0}
+        if len(shards) == 1:  # a blocking command on one shard: it answers at once
+            meta = wire.meta(conn.db, conn.resp3) | wire.NOBLOCK
+            reply: bytes = (await tx.run(shards.pop(), meta, [[spec.wire_name, *argv[1:]]]))[0]
+            return reply
+        if "blocking" in spec.flags:
+            return await _pop_now(conn, tx, spec, argv, positions)
+        return encode(await cross.atomically(conn.gateway, conn, spec, argv, positions, tx),
+                      conn.resp3)
     except RedisError as exc:
         return exc.line()
 
+
+async def _pop_now(conn: ClientConnection, tx: Transaction, spec: CommandSpec,
+                   argv: list[bytes], positions: list[int]) -> bytes:
+    """A blocking command over several shards inside MULTI: pop now or time out at once."""
+    if spec.name in ("blmove", "brpoplpush"):
+        src, dst = argv[1], argv[2]
+        sides = argv[3:5] if spec.name == "blmove" else [b"RIGHT", b"LEFT"]
+        lmove = conn.gateway.router.by_name[b"lmove"]
+        moved = await cross.atomically(conn.gateway, conn, lmove, [b"lmove", src, dst, *sides],
+                                       [1, 2], tx)
+        return encode(moved, conn.resp3)
+    blocking.check_arguments(conn.gateway, conn, spec, argv)
+    reply = await blocking.pop_now(tx, conn, spec, argv, [argv[p] for p in positions])
+    return reply if reply is not None else blocking.timeout_reply(conn)

@@ -20,12 +20,13 @@ from shard import wire
 from shard.blocking import Block, BlockedClients, Waiter
 from shard.context import Ctx
 from shard.errors import RedisError
+from shard.intents import NEVER_WAIT, WHOLE_COMMANDS, Intents, Slot, Waiting, lock_request
 from shard.keyspace import Keyspace
 from shard.reply import OK, encode
 from shard.table import CommandSpec, load_shard_commands
 from shard.values import type_name
 from shard.watch import Watches
-from shard.wire import Blocked
+from shard.wire import Blocked, Deferred
 
 log = logging.getLogger("atoll.shard")
 
@@ -50,29 +51,107 @@ class ShardExecutor:
         self.watches = Watches()
         self.ks.on_expire = self._expired
         self.current_identity = b""  # the gateway whose batch is running
-        self.outbox: list[tuple[bytes, int, bytes]] = []  # replies to blocked commands
+        self.outbox: list[tuple[bytes, int, Any]] = []  # replies to blocked/deferred entries
+        self.intents = Intents()
+        self.reuse_token = 0
 
     def execute_batch(self, entries: list[Any], identity: bytes = b"") -> list[Any]:
         self.ks.tick()
         self.current_identity = identity
-        execute = self.execute
+        run_entry = self.run_entry
+        intents = self.intents
         out: list[Any] = []
         for meta, argv in entries:
-            if meta & wire.RUN:
-                # A transaction may start with its WATCH check: a dirty one runs nothing.
-                if argv and argv[0][0] == b"__watchcheck" and execute(meta, argv[0]) == b":1\r\n":
-                    out.append(None)
+            if intents.held or intents.waiting:
+                deferred = self._wait_for_intents(meta, argv)
+                if deferred is not None:
+                    out.append(deferred)
                     continue
-                out.append([execute(meta, one) for one in argv])
-            else:
-                out.append(execute(meta, argv))
+            out.append(run_entry(meta, argv))
         if self.blocked.ready:
             self.serve_ready()
         return out
 
+    def run_entry(self, meta: int, argv: list[Any]) -> Any:
+        execute = self.execute
+        if meta & wire.RUN:
+            # A transaction may start with its WATCH check: a dirty one runs nothing.
+            if argv and argv[0][0] == b"__watchcheck" and execute(meta, argv[0]) == b":1\r\n":
+                return None
+            return [execute(meta, one) for one in argv]
+        return execute(meta, argv)
+
+    # --- intents (shard/intents.py) ------------------------------------------------------
+
+    def _wait_for_intents(self, meta: int, argv: list[Any]) -> Deferred | None:
+        """Park an entry that touches keys another transaction holds; None if it may run."""
+        claims = self._claims(meta, argv)
+        if claims is None:
+            return None
+        keys, whole, txid = claims
+        origin = meta >> wire.ORIGIN_SHIFT
+        who = (self.current_identity, origin) if origin else None
+        if not self.intents.blocked(keys, whole, who, txid):
+            return None
+        token = self.blocked.next_token
+        self.blocked.next_token += 1
+        self.intents.add_waiting(Waiting(self.current_identity, token, meta, argv, keys, whole, who))
+        return Deferred(token)
+
+    def _claims(self, meta: int, argv: list[Any]) -> tuple[list[Slot], bool, int] | None:
+        """The keys an entry touches, whether it touches everything, and the transaction it
+        asks intents for (0: none); None for entries that never wait."""
+        if meta & wire.RUN:
+            if not argv or argv[0][0] == b"__tx":  # runs under intents its transaction holds
+                return None
+            commands = argv
+        else:
+            name = argv[0]
+            if name in NEVER_WAIT:
+                if name == b"__lock" and argv[2] == b"WAIT":
+                    txid, _, whole_shard, wanted = lock_request(argv[1:])
+                    return wanted, whole_shard, txid
+                return None
+            commands = [argv]
+        db = (meta >> wire.DB_SHIFT) & wire.DB_MASK
+        keys: list[Slot] = []
+        whole = False
+        handlers = self.handlers
+        for one in commands:
+            if one[0] in WHOLE_COMMANDS:
+                whole = True
+                continue
+            spec = handlers.get(one[0])
+            if spec is not None:
+                keys.extend([(db, one[p]) for p in spec.key_positions(one)])
+        return keys, whole, 0
+
+    def release_intents(self, txid: int) -> None:
+        keys = self.intents.release(txid)
+        # Waiters of released keys were skipped while the keys were held: look again.
+        if self.blocked.by_key:
+            if keys:
+                for db, key in keys:
+                    self.blocked.signal(db, [key])
+            else:
+                self.blocked.signal_all()
+        self.retry_waiting()
+
+    def retry_waiting(self) -> None:
+        """Run the entries that waited for intents and may run now; their replies leave as
+        unsolicited messages under their tokens."""
+        identity = self.current_identity
+        for waiting in self.intents.runnable():
+            self.current_identity = waiting.identity
+            self.reuse_token = waiting.token
+            reply = self.run_entry(waiting.meta, waiting.argv)
+            self.reuse_token = 0
+            self.outbox.append((waiting.identity, waiting.token, reply))
+        self.current_identity = identity
+
     def execute(self, meta: int, argv: list[bytes]) -> Any:
         ctx = self.ctx
-        ctx.db = self.ks.dbs[meta >> wire.DB_SHIFT]
+        ctx.db = self.ks.dbs[(meta >> wire.DB_SHIFT) & wire.DB_MASK]
         resp3 = bool(meta & wire.RESP3)
         ctx.resp3 = resp3
         self.commands_processed += 1
@@ -117,8 +196,10 @@ class ShardExecutor:
 
     def _park(self, meta: int, argv: list[bytes], block: Block) -> Blocked:
         blocked = self.blocked
-        token = blocked.next_token
-        blocked.next_token += 1
+        token = self.reuse_token  # an entry that waited for intents keeps its token
+        if not token:
+            token = blocked.next_token
+            blocked.next_token += 1
         blocked.add(Waiter(self.current_identity, token, meta, argv, self.ctx.db.index,
                            block.keys, block.deadline_ms, block.timeout_reply))
         return Blocked(token)
@@ -141,8 +222,11 @@ class ShardExecutor:
     def serve_ready(self) -> None:
         """Serve waiters of keys that got written, each key's waiters in arrival order."""
         blocked = self.blocked
+        intents = self.intents
         while blocked.ready:
             key = blocked.ready.pop()
+            if intents.held and intents.locked(key):
+                continue  # served when its transaction releases it (release_intents)
             for waiter in list(blocked.by_key.get(key, ())):
                 if self._try_serve(waiter):
                     blocked.remove(waiter)

@@ -23,19 +23,25 @@ STRUCTURED = 2
 RUN = 4  # the entry holds a list of commands of one client; the reply is the list of replies
 NOBLOCK = 8  # a blocking command must answer at once (inside MULTI, or from the scratch keyspace)
 DB_SHIFT = 4
+DB_MASK = (1 << 24) - 1  # after the shift
+# The client connection an entry comes from (its id; 0 = the gateway itself).  Shards only
+# look at it while intents are held, to keep a client's waiting commands in order.
+ORIGIN_SHIFT = 28
 
 EXT_ERROR = 1
 EXT_SIMPLE = 2
 EXT_NULL_ARRAY = 3
 EXT_BLOCKED = 4  # the reply to a blocking command that is now waiting: its token (int64)
+EXT_DEFERRED = 5  # the entry waits for intents (shard/intents.py); its reply comes later
 
 # A message from a shard with this batch id is not an answer to a batch: it carries
 # ``[[token, reply], ...]`` for blocking commands served (or timed out) since.
 UNSOLICITED = 0
 
 
-def meta(db: int, resp3: bool, structured: bool = False) -> int:
-    return (db << DB_SHIFT) | (RESP3 if resp3 else 0) | (STRUCTURED if structured else 0)
+def meta(db: int, resp3: bool, structured: bool = False, origin: int = 0) -> int:
+    return ((origin << ORIGIN_SHIFT) | (db << DB_SHIFT) | (RESP3 if resp3 else 0)
+            | (STRUCTURED if structured else 0))
 
 
 def _default(value: Any) -> Any:
@@ -47,6 +53,8 @@ def _default(value: Any) -> Any:
         return msgpack.ExtType(EXT_NULL_ARRAY, b"")
     if type(value) is Blocked:
         return msgpack.ExtType(EXT_BLOCKED, value.token.to_bytes(8, "big"))
+    if type(value) is Deferred:
+        return msgpack.ExtType(EXT_DEFERRED, value.token.to_bytes(8, "big"))
     if isinstance(value, (list, tuple, set, frozenset)):
         return list(value)
     if isinstance(value, bytes):
@@ -65,11 +73,23 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return NULL_ARRAY
     if code == EXT_BLOCKED:
         return Blocked(int.from_bytes(data, "big"))
+    if code == EXT_DEFERRED:
+        return Deferred(int.from_bytes(data, "big"))
     return msgpack.ExtType(code, data)
 
 
 class Blocked:
     """Decoded EXT_BLOCKED: the command waits in the shard under ``token``."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: int) -> None:
+        self.token = token
+
+
+class Deferred:
+    """Decoded EXT_DEFERRED: the entry waits for another transaction's intents; its reply
+    comes later in an unsolicited message under ``token``."""
 
     __slots__ = ("token",)
 
