@@ -68,8 +68,10 @@ class ShardExecutor:
                     out.append(deferred)
                     continue
             out.append(run_entry(meta, argv))
-        if self.blocked.ready:
-            self.serve_ready()
+            # As in Redis, clients blocked on keys a command filled are served right after
+            # it, before the next command runs.
+            if self.blocked.ready:
+                self.serve_ready()
         return out
 
     def run_entry(self, meta: int, argv: list[Any]) -> Any:
@@ -78,7 +80,14 @@ class ShardExecutor:
             # A transaction may start with its WATCH check: a dirty one runs nothing.
             if argv and argv[0][0] == b"__watchcheck" and execute(meta, argv[0]) == b":1\r\n":
                 return None
-            return [execute(meta, one) for one in argv]
+            if meta & wire.NOBLOCK or not self.blocked.by_key:  # a transaction, or nobody waits
+                return [execute(meta, one) for one in argv]
+            replies = []
+            for one in argv:
+                replies.append(execute(meta, one))
+                if self.blocked.ready:
+                    self.serve_ready()
+            return replies
         return execute(meta, argv)
 
     # --- intents (shard/intents.py) ------------------------------------------------------
@@ -164,7 +173,7 @@ class ShardExecutor:
                 spec = sub
             ctx.spec = spec
             if self.watches.by_key and spec.name in _DB_WIDE:
-                self.watches.touch_existing(self.ks.dbs, None if spec.name != "flushdb" else ctx.db.index)
+                self._touch_db_wide(spec.name, argv)
             value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
             if (self.blocked.by_key or self.watches.by_key) and spec.is_write():
                 self._signal(spec, argv)
@@ -191,6 +200,16 @@ class ShardExecutor:
             self.error_replies += 1
         return encode(value, resp3)
 
+
+    def _touch_db_wide(self, name: str, argv: list[bytes]) -> None:
+        """Before a flush or SWAPDB, watchers of the keys it changes become dirty."""
+        dbs = self.ks.dbs
+        if name == "swapdb":
+            pair = [int(a) for a in argv[1:3] if a.isdigit() and int(a) < len(dbs)]
+            if len(pair) == 2 and pair[0] != pair[1]:
+                self.watches.touch_swapped(dbs, pair[0], pair[1])
+            return
+        self.watches.touch_existing(dbs, None if name != "flushdb" else self.ctx.db.index)
 
     # --- blocked clients ---------------------------------------------------------------------
 

@@ -50,6 +50,16 @@ class Watches:
                 self.dirty.update(watchers)
 
 
+    def touch_swapped(self, dbs: list[Any], first: int, second: int) -> None:
+        """Before SWAPDB: a watched key of either database changes when it exists in one of
+        them (it appears, disappears or gets the other database's value)."""
+        for (index, key), watchers in self.by_key.items():
+            if index in (first, second):
+                other = second if index == first else first
+                if key in dbs[index].data or key in dbs[other].data:
+                    self.dirty.update(watchers)
+
+
 def _who(ctx: Ctx, raw_id: bytes) -> Watcher:
     return (ctx.shard.current_identity, int(raw_id))
 

@@ -88,3 +88,41 @@ def test_flush_touches_only_watched_keys_that_exist(atoll: AtollServer) -> None:
     other.flushdb()
     with pytest.raises(redis.WatchError):
         pipe.execute()
+
+
+def _watch_scenarios(client: redis.Redis) -> list[object]:
+    """WATCH over keys on several shards and databases, as a script of plain commands."""
+    out: list[object] = []
+    other = client.connection_pool.get_connection()
+    try:
+        def run(*args: object, conn=None) -> object:  # noqa: ANN001
+            target = conn or main
+            target.send_command(*args)
+            try:
+                return target.read_response()
+            except redis.ResponseError as exc:
+                return f"error: {exc}"
+
+        main = client.connection_pool.get_connection()
+        try:
+            for args in (("FLUSHALL",), ("SELECT", 1), ("SET", "x", 30), ("SELECT", 0),
+                         ("WATCH", "x", "a", "b", "c"), ("SWAPDB", 0, 1), ("MULTI",),
+                         ("PING",), ("EXEC",),
+                         ("WATCH", "a", "b", "c", "d"), ("MULTI",), ("SET", "a", 1),
+                         ("INCR", "d"), ("EXEC",),
+                         ("WATCH", "a", "b", "c", "d")):
+                out.append(run(*args))
+            out.append(run("SET", "c", "other", conn=other))
+            for args in (("MULTI",), ("SET", "a", 2), ("EXEC",), ("MGET", "a", "b", "c", "d"),
+                         ("WATCH", "nosuch"), ("SELECT", 1), ("FLUSHDB",), ("SELECT", 0),
+                         ("MULTI",), ("PING",), ("EXEC",)):
+                out.append(run(*args))
+        finally:
+            client.connection_pool.release(main)
+    finally:
+        client.connection_pool.release(other)
+    return out
+
+
+def test_watch_over_shards_and_databases_like_redis(r: redis.Redis, ref: redis.Redis) -> None:
+    assert _watch_scenarios(r) == _watch_scenarios(ref)

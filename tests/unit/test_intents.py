@@ -150,3 +150,16 @@ def test_hello_releases_what_a_restarted_gateway_held(ex: ShardExecutor) -> None
     assert batch(ex, entry("__hello", 1)) == [1]
     assert sent(ex) == {waiting.token: None}
     assert ex.intents.owner == {(0, b"b"): other}
+
+
+def test_blocked_clients_are_served_right_after_the_command_that_fed_them(ex: ShardExecutor) -> None:
+    """Redis serves waiters after each command, not after a batch: here the first waiter must
+    get WRONGTYPE from the pushed element before the second client's BRPOPLPUSH takes it."""
+    resp = wire.meta(0, False)
+    batch(ex, [resp, [b"set", b"target1", b"nolist"]])
+    first = batch(ex, [resp, [b"brpoplpush", b"blist", b"target1", b"0"]])[0]
+    assert isinstance(first, Blocked)
+    push, second = batch(ex, [resp, [b"lpush", b"blist", b"foo"]],
+                         [resp, [b"brpoplpush", b"blist", b"target2", b"0"]])
+    assert push == b":1\r\n" and second == b"$3\r\nfoo\r\n"
+    assert sent(ex) == {first.token: b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"}
