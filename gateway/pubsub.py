@@ -41,11 +41,6 @@ ACTOR_DOWN = errors.PUBSUB_ACTOR_DOWN
 _MESSAGE_KIND = {CHANNEL: b"message", SHARD_CHANNEL: b"smessage"}
 
 
-def pubsub_endpoint(shard_endpoint: str) -> str:
-    """The actor's socket lives in the run directory beside the shards' sockets."""
-    return shard_endpoint.rsplit("/", 1)[0] + "/pubsub.sock"
-
-
 class ClientSubscriptions:
     """One connection's channels, patterns and shard channels (insertion-ordered sets)."""
 
@@ -107,12 +102,12 @@ class PubSubHub:
         # kind -> name -> the local connections subscribed (an ordered set)
         self.local: tuple[dict[bytes, dict[Any, None]], ...] = ({}, {}, {})
         self.context = zmq.Context()
-        self.sock = self.context.socket(zmq.DEALER)
+        self.sock: Any = self.context.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.IDENTITY, b"gateway-%d" % gateway.index)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, 0)
         self.sock.setsockopt(zmq.RCVHWM, 0)
-        self.monitor = self.sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        self.monitor: Any = self.sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         self.sock.connect(endpoint)
         self.outgoing: list[Any] = []
         self.waiters: list[_Waiter] = []
@@ -121,13 +116,14 @@ class PubSubHub:
         self.flush_scheduled = False
         self.limits = (0, 0, 0)
         self.refresh()
-        self.loop.add_reader(self.sock.getsockopt(zmq.FD), self._readable)
-        self.loop.add_reader(self.monitor.getsockopt(zmq.FD), self._monitor_event)
+        self.loop.add_reader(self.sock.FD, self._readable)
+        self.loop.add_reader(self.monitor.FD, self._monitor_event)
 
     def refresh(self) -> None:
         """Follow CONFIG SET client-output-buffer-limit."""
         limits = self.gateway.config.value("client-output-buffer-limit")
-        self.limits = tuple(limits.get("pubsub", (0, 0, 0)))  # type: ignore[assignment]
+        hard, soft, seconds = limits.get("pubsub", (0, 0, 0))
+        self.limits = (int(hard), int(soft), int(seconds))
 
     # --- talking to the actor ------------------------------------------------------------
 
@@ -362,8 +358,8 @@ class PubSubHub:
             conn.close()
 
     def close(self) -> None:
-        self.loop.remove_reader(self.sock.getsockopt(zmq.FD))
-        self.loop.remove_reader(self.monitor.getsockopt(zmq.FD))
+        self.loop.remove_reader(self.sock.FD)
+        self.loop.remove_reader(self.monitor.FD)
         self.sock.disable_monitor()
         self.monitor.close()
         self.sock.close()

@@ -49,7 +49,8 @@ class Gateway:
         self.links.on_orphan = self.give_back
         self.links.on_client_gone = lambda conn: self.unblock(conn, b"DROP")
         self.router = Router(self)
-        from gateway.pubsub import PubSubHub, pubsub_endpoint
+        from gateway.pubsub import PubSubHub
+        from pubsub.actor import pubsub_endpoint
 
         self.pubsub = PubSubHub(self, pubsub_endpoint(shard_endpoints[0]))
         self.pubsub_stats: list[int] = [0, 0]  # INFO's pubsub_channels / _patterns, last asked

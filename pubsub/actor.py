@@ -34,6 +34,11 @@ NO_REPLY = DELIVERY = 0  # batch id of messages that are not answers
 COUNTS, RESYNC, PUBLISH, QUERY = 1, 2, 3, 4
 
 
+def pubsub_endpoint(shard_endpoint: str) -> str:
+    """The actor's socket lives in the run directory beside the shards' sockets."""
+    return shard_endpoint.rsplit("/", 1)[0] + "/pubsub.sock"
+
+
 class PubSubExecutor:
     """Applies entries to the registry and collects deliveries; no sockets."""
 
