@@ -45,10 +45,15 @@ class Ctx:
     def now(self) -> int:
         return self.ks.now
 
+    def missed(self, key: bytes) -> None:
+        """A read found no key: Redis' "keymiss" event (writes' lookups raise none)."""
+        if self.events & KEY_MISS and self.spec is not None and not self.spec.is_write():
+            self.notify(KEY_MISS, b"keymiss", key)
+
     def lookup(self, key: bytes) -> Any:
         value = self.ks.get(self.db, key)
         if value is None and self.events:
-            self.notify(KEY_MISS, b"keymiss", key)
+            self.missed(key)
         return value
 
     def peek(self, key: bytes) -> Any:
@@ -59,7 +64,7 @@ class Ctx:
         value = self.ks.get(self.db, key)
         if value is None:
             if self.events:
-                self.notify(KEY_MISS, b"keymiss", key)
+                self.missed(key)
         elif type(value) is not bytes:
             raise RedisError(WRONGTYPE)
         return value  # type: ignore[no-any-return]
