@@ -29,6 +29,8 @@ G = GATEWAY
 def ping(conn: ClientConnection, argv: list[bytes]) -> Any:
     if len(argv) > 2:
         raise errors.wrong_arity("ping")
+    if conn.pubsub is not None and not conn.resp3 and conn.pubsub.total():
+        return [b"pong", argv[1] if len(argv) > 1 else b""]  # as Redis answers subscribers
     return PONG if len(argv) == 1 else argv[1]
 
 
@@ -68,6 +70,9 @@ def reset(conn: ClientConnection, argv: list[bytes]) -> Any:
     from gateway.transactions import forget_watches
 
     forget_watches(conn)
+    from gateway.pubsub_commands import reset_client
+
+    reset_client(conn)
     conn.authenticated = not conn.gateway.config.get("requirepass")
     conn.parser.authenticated = conn.authenticated
     return Simple(b"RESET")
@@ -227,12 +232,16 @@ def client_line(conn: ClientConnection, me: ClientConnection) -> bytes:
     sock = transport.get_extra_info("socket") if transport is not None else None
     fd = sock.fileno() if sock is not None else -1
     omem = transport.get_write_buffer_size() if transport is not None and not conn.closing else 0
-    flags = ("x" if conn.multi is not None else "") + ("b" if conn.blocked_on else "")
+    from gateway.pubsub_commands import subscription_counts
+
+    sub, psub, ssub = subscription_counts(conn)
+    flags = (("x" if conn.multi is not None else "") + ("b" if conn.blocked_on else "")
+             + ("P" if sub + psub + ssub else ""))
     fields = [
         f"id={conn.id}", f"addr={conn.addr}", f"laddr={conn.laddr}", f"fd={fd}",
         f"name={conn.name.decode('latin-1')}", f"age={int(now - conn.created)}",
         f"idle={int(now - conn.last_interaction)}", f"flags={flags or 'N'}", f"db={conn.db}",
-        "sub=0", "psub=0", "ssub=0",
+        f"sub={sub}", f"psub={psub}", f"ssub={ssub}",
         f"multi={len(conn.multi) if conn.multi is not None else -1}", f"qbuf={qbuf}",
         "qbuf-free=0", "argv-mem=0", "multi-mem=0", f"rbs={qbuf}", "rbp=0", "obl=0",
         f"oll={len(conn.replies)}", f"omem={omem}", f"tot-mem={qbuf + omem}",
@@ -261,7 +270,7 @@ def client_list(conn: ClientConnection, argv: list[bytes]) -> Any:
             kind = argv[3].lower()
             if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
                 raise RedisError(f"ERR Unknown client type '{argv[3].decode('latin-1')}'")
-            clients = clients if kind == b"normal" else []
+            clients = [c for c in clients if _client_type(c) == kind]
         elif opt == b"ID" and len(argv) >= 4:
             ids = set()
             for raw in argv[3:]:
@@ -309,7 +318,7 @@ def client_kill(conn: ClientConnection, argv: list[bytes]) -> Any:
             kind = value.lower()
             if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
                 raise RedisError(f"ERR Unknown client type '{text}'")
-            chosen = chosen if kind == b"normal" else []
+            chosen = [c for c in chosen if _client_type(c) == kind]
         elif opt == b"SKIPME":
             if value.lower() not in (b"yes", b"no"):
                 raise RedisError(errors.SYNTAX)
@@ -320,6 +329,10 @@ def client_kill(conn: ClientConnection, argv: list[bytes]) -> Any:
         chosen = [c for c in chosen if c is not conn]
     _kill(chosen, conn)
     return len(chosen)
+
+
+def _client_type(conn: ClientConnection) -> bytes:
+    return b"pubsub" if conn.pubsub is not None and conn.pubsub.total() else b"normal"
 
 
 def _kill(victims: list[ClientConnection], me: ClientConnection) -> None:

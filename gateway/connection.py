@@ -41,6 +41,11 @@ class ClientConnection(asyncio.Protocol):
         self.multi_error = False
         self.watching: set[int] = set()  # shards holding this client's WATCHes
         self.watched: list[tuple[int, bytes]] = []  # and the (db, key) pairs watched
+        # The router's dispatch, or gateway/pubsub_commands.special_dispatch while the client
+        # is subscribed or its replies are off: those modes cost the hot path nothing.
+        self.dispatch: Any = gateway.router.dispatch
+        self.pubsub: Any = None  # gateway.pubsub.ClientSubscriptions once it subscribes
+        self.reply_mode = 0  # CLIENT REPLY: 0 on, 1 off, 2 skip the next reply
         self.closing = False
         self.close_after_reply = False
         self.paused_by_replies = False
@@ -82,6 +87,8 @@ class ClientConnection(asyncio.Protocol):
             from gateway.transactions import forget_watches
 
             forget_watches(self)
+        if self.pubsub is not None:
+            self.gateway.pubsub.forget(self)
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -112,7 +119,6 @@ class ClientConnection(asyncio.Protocol):
     # --- running commands ----------------------------------------------------------------
 
     def run_commands(self, commands: Any) -> None:
-        dispatch = self.gateway.router.dispatch
         try:
             for i, argv in enumerate(commands):
                 if self.closing or self.close_after_reply:
@@ -120,7 +126,7 @@ class ClientConnection(asyncio.Protocol):
                 if self.busy:
                     self.held.extend(commands[i:])
                     return
-                dispatch(self, argv)
+                self.dispatch(self, argv)
         finally:
             # A group may only grow until its batches leave (next loop tick): close it here.
             self.open_group = None

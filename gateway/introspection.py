@@ -44,6 +44,9 @@ async def _info_text(conn: ClientConnection, sections: list[str]) -> Any:
     gw = conn.gateway
     parts = await cross.all_shards(gw, conn, [b"__info"])
     shards = [p for p in parts if isinstance(p, dict)]
+    if "stats" in sections:  # channels and patterns are counted over every gateway
+        counts = await gw.pubsub.query(b"stats", [])
+        gw.pubsub_stats = counts if isinstance(counts, list) else [0, 0]
     blocks = []
     for name in sections:
         build = _SECTIONS.get(name)
@@ -128,7 +131,7 @@ def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]
         ("evicted_keys", 0),
         ("keyspace_hits", sum(int(s[b"keyspace_hits"]) for s in shards)),
         ("keyspace_misses", sum(int(s[b"keyspace_misses"]) for s in shards)),
-        ("pubsub_channels", 0), ("pubsub_patterns", 0),
+        ("pubsub_channels", gw.pubsub_stats[0]), ("pubsub_patterns", gw.pubsub_stats[1]),
         ("total_error_replies", gw.stats["errors"] + sum(int(s[b"error_replies"]) for s in shards)),
         ("total_reads_processed", gw.stats["reads"]),
     ]

@@ -149,6 +149,7 @@ class ShardLinks:
         for link in self.links:
             loop.add_reader(link.sock.getsockopt(zmq.FD), self._readable, link)
             loop.add_reader(link.monitor.getsockopt(zmq.FD), self._monitor_event, link)
+            loop.call_soon(self._monitor_event, link)  # drain what came before (see PubSubHub)
 
     def shard_of(self, key: bytes) -> ShardLink:
         # key_slot inlined: this runs for every command.

@@ -29,6 +29,7 @@ class Gateway:
                  loop: asyncio.AbstractEventLoop, run_id: str, supervisor: Any = None) -> None:
         import gateway.commands  # noqa: F401  (registers the gateway's own commands)
         import gateway.introspection  # noqa: F401
+        import gateway.pubsub_commands  # noqa: F401
         import gateway.transactions  # noqa: F401
         from gateway.router import Router
 
@@ -48,6 +49,11 @@ class Gateway:
         self.links.on_orphan = self.give_back
         self.links.on_stale_wait = lambda waiter: self.end_wait(waiter, b"DROP")
         self.router = Router(self)
+        from gateway.pubsub import PubSubHub
+        from pubsub.actor import pubsub_endpoint
+
+        self.pubsub = PubSubHub(self, pubsub_endpoint(shard_endpoints[0]))
+        self.pubsub_stats: list[int] = [0, 0]  # INFO's pubsub_channels / _patterns, last asked
         from gateway.cross import Scratch
 
         self.scratch = Scratch(self)
@@ -101,6 +107,7 @@ class Gateway:
         for conn in self.clients.values():
             conn.parser.max_bulk = max_bulk
         self.scratch.refresh(self.config)
+        self.pubsub.refresh()
 
     def apply_config(self, pairs: list[tuple[str, str]], changed: list[str]) -> Any:
         """Tell the supervisor (and through it the other gateways) and every shard about
@@ -199,6 +206,7 @@ class Gateway:
         for conn in list(self.clients.values()):
             conn.close()
         self.links.close()
+        self.pubsub.close()
 
 
 class _AdminConn:

@@ -3,6 +3,7 @@
 Process tree::
 
     supervisor (this module)
+      +- pub/sub actor    (pubsub.actor.run_pubsub)
       +- shard 0 .. N-1   (shard.actor.run_shard)
       +- gateway 0 .. G-1 (gateway.server.run_gateway)
 
@@ -51,6 +52,7 @@ class Supervisor:
         self.mp = multiprocessing.get_context("spawn")
         self.run_dir = self._make_run_dir()
         self.endpoints = [f"ipc://{self.run_dir}/shard-{i}.sock" for i in range(self.shards)]
+        self.pubsub_endpoint = f"ipc://{self.run_dir}/pubsub.sock"  # see gateway.pubsub
         self.children: dict[str, BaseProcess] = {}
         self.pipes: dict[str, Any] = {}  # gateway name -> our end of its pipe
         self.restarts: dict[str, int] = {}
@@ -75,7 +77,12 @@ class Supervisor:
     def _spawn(self, name: str) -> None:
         kind, _, number = name.partition("-")
         index = int(number)
-        if kind == "shard":
+        if kind == "pubsub":
+            from pubsub.actor import run_pubsub
+
+            proc = self.mp.Process(target=run_pubsub, name=name,
+                                   args=(self.pubsub_endpoint, self._shard_settings()))
+        elif kind == "shard":
             from shard.actor import run_shard
 
             shard_config = self._shard_settings()
@@ -106,6 +113,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         log.info("Atoll 0.1.0 (Redis 7.0.15 compatible) starting: %d shard(s), %d gateway(s), pid %d",
                  self.shards, self.gateways, os.getpid())
+        self._spawn("pubsub-0")
         for i in range(self.shards):
             self._spawn(f"shard-{i}")
         for i in range(self.gateways):

@@ -16,7 +16,7 @@ from typing import Any
 
 import zmq
 
-from shard import wire
+from shard import notify, wire
 from shard.blocking import Block, BlockedClients, Waiter
 from shard.context import Ctx
 from shard.errors import RedisError
@@ -50,6 +50,7 @@ class ShardExecutor:
         self.blocked = BlockedClients()
         self.watches = Watches()
         self.ks.on_expire = self._expired
+        self.configure_notifications()
         self.current_identity = b""  # the gateway whose batch is running
         self.outbox: list[tuple[bytes, int, Any]] = []  # replies to blocked/deferred entries
         self.intents = Intents()
@@ -237,6 +238,24 @@ class ShardExecutor:
     def _expired(self, db: int, key: bytes) -> None:
         if self.watches.by_key:
             self.watches.touched(db, [key])
+        if self.ctx.events:
+            self.ctx.notify(notify.EXPIRED, b"expired", key, db)
+
+    def key_evicted(self, db: int, key: bytes) -> None:
+        """For the eviction code: call after removing ``key`` under maxmemory."""
+        if self.watches.by_key:
+            self.watches.touched(db, [key])
+        if self.ctx.events:
+            self.ctx.notify(notify.EVICTED, b"evicted", key, db)
+
+    def configure_notifications(self) -> None:
+        """Follow notify-keyspace-events (at start and on CONFIG SET)."""
+        events = notify.parse_events(str(self.config.get("notify-keyspace-events", "")))
+        self.ctx.events = events
+        self.ks.on_new = self._new_key if events & notify.NEW else None
+
+    def _new_key(self, db: int, key: bytes) -> None:
+        self.ctx.notify(notify.NEW, b"new", key, db)
 
     def serve_ready(self) -> None:
         """Serve waiters of keys that got written, each key's waiters in arrival order."""
@@ -322,6 +341,7 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     executor = ShardExecutor(index, config)
     context = zmq.Context()
+    notifier = _Notifier(context, index, endpoint)
     sock = context.socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SNDHWM, 0)
@@ -339,7 +359,7 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
         if deadline:
             timeout = min(timeout, max(deadline - executor.ks.clock(), 0))
         if poller.poll(int(timeout) + (timeout % 1 > 0)):
-            _drain(sock, executor)
+            _drain(sock, executor, notifier)
         if executor.blocked.by_token:
             executor.expire_waiters()
         if executor.outbox:
@@ -347,11 +367,15 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
         now = time.monotonic()
         if now >= next_cycle:
             executor.ks.active_expire(budget_ms=period * 250)
+            if executor.ctx.notes:
+                notifier.send(executor.ctx)
             next_cycle = now + period
             if os.getppid() != parent:  # the supervisor is gone: nobody will stop us
                 log.warning("Shard %d: supervisor exited, exiting too", index)
                 break
     sock.close()
+    if notifier.sock is not None:
+        notifier.sock.close()
     context.term()
 
 
@@ -365,8 +389,9 @@ def _send_outbox(sock: zmq.Socket[Any], executor: ShardExecutor) -> None:
         sock.send_multipart((identity, wire.pack([wire.UNSOLICITED, items])))
 
 
-def _drain(sock: zmq.Socket[Any], executor: ShardExecutor) -> None:
+def _drain(sock: zmq.Socket[Any], executor: ShardExecutor, notifier: _Notifier) -> None:
     pack, unpack, execute_batch = wire.pack, wire.unpack, executor.execute_batch
+    ctx = executor.ctx
     while True:
         try:
             identity, payload = sock.recv_multipart(zmq.NOBLOCK)
@@ -374,4 +399,32 @@ def _drain(sock: zmq.Socket[Any], executor: ShardExecutor) -> None:
             return
         batch_id, entries = unpack(payload)
         replies = execute_batch(entries, identity)
+        if ctx.notes:  # keyspace events leave before the replies, as Redis publishes first
+            notifier.send(ctx)
         sock.send_multipart((identity, pack([batch_id, replies])))
+
+
+class _Notifier:
+    """The shard's link to the pub/sub actor, made on the first keyspace notification."""
+
+    def __init__(self, context: zmq.Context[Any], index: int, endpoint: str) -> None:
+        self.context = context
+        self.identity = b"shard-%d" % index
+        self.endpoint = endpoint
+        self.sock: zmq.Socket[Any] | None = None
+
+    def send(self, ctx: Any) -> None:
+        from pubsub.actor import NO_REPLY, pubsub_endpoint
+
+        if self.sock is None:
+            self.sock = self.context.socket(zmq.DEALER)
+            self.sock.setsockopt(zmq.IDENTITY, self.identity)
+            self.sock.setsockopt(zmq.LINGER, 0)
+            self.sock.setsockopt(zmq.SNDHWM, 100_000)  # an absent actor costs bounded memory
+            self.sock.connect(pubsub_endpoint(self.endpoint))
+        notes, ctx.notes = ctx.notes, []
+        try:
+            self.sock.send(wire.pack([NO_REPLY, notes]), zmq.NOBLOCK)
+        except zmq.Again:
+            log.warning("Pub/sub actor not keeping up: %d keyspace notification(s) dropped",
+                        len(notes))

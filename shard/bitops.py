@@ -14,6 +14,7 @@ from typing import Any
 from shard import errors
 from shard.context import Ctx, int_arg
 from shard.errors import RedisError
+from shard.notify import GENERIC, STRING
 from shard.numbers import string2ll
 from shard.table import command
 
@@ -101,6 +102,7 @@ def setbit(ctx: Ctx, args: list[bytes]) -> Any:
         base = current or b""
         updated = base + bytes(index - len(base)) + bytes((on << shift,))
     ctx.ks.set(ctx.db, key, updated, keep_ttl=True)
+    ctx.notify(STRING, b"setbit", key)
     return old
 
 
@@ -261,7 +263,8 @@ def bitop(ctx: Ctx, args: list[bytes]) -> Any:
     size = max(len(value) for value in sources)
     dest = args[1]
     if size == 0:
-        ctx.ks.delete(ctx.db, dest)
+        if ctx.ks.delete(ctx.db, dest):
+            ctx.notify(GENERIC, b"del", dest)
         return 0
     # Shorter strings count as padded with zero bytes on the right.
     numbers = [int.from_bytes(value, "big") << (8 * (size - len(value))) for value in sources]
@@ -278,6 +281,7 @@ def bitop(ctx: Ctx, args: list[bytes]) -> Any:
     else:
         result = ~result & ((1 << (8 * size)) - 1)
     ctx.ks.set(ctx.db, dest, result.to_bytes(size, "big"))
+    ctx.notify(STRING, b"set", dest)
     return size
 
 
@@ -446,6 +450,7 @@ def bitfield_generic(ctx: Ctx, args: list[bytes], read_only: bool) -> Any:
     if grew or changes:
         ctx.ks.set(ctx.db, key, bytes(buf), keep_ttl=True)
         ctx.ks.dirty += changes - 1  # Redis counts one change per write that changed bits
+        ctx.notify(STRING, b"setbit", key)
     return replies
 
 

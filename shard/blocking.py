@@ -18,6 +18,7 @@ from typing import Any
 from shard.context import Ctx
 from shard.errors import RedisError
 from shard.lists import _list_or_none, _move, _where, lmpop, parse_lmpop
+from shard.notify import GENERIC, LIST
 from shard.numbers import string2d
 from shard.reply import NULL_ARRAY
 from shard.table import command, numkeys_at
@@ -116,8 +117,10 @@ def _blocking_pop(ctx: Ctx, args: list[bytes], head: bool) -> Any:
         lst = _list_or_none(ctx, key)
         if lst:
             element = lst.popleft() if head else lst.pop()
+            ctx.notify(LIST, b"lpop" if head else b"rpop", key)
             if not lst:
                 ctx.ks.delete(ctx.db, key)
+                ctx.notify(GENERIC, b"del", key)
             else:
                 ctx.ks.modified(ctx.db, key)
             return [key, element]

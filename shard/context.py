@@ -6,6 +6,7 @@ from typing import Any
 
 from shard.errors import NOT_INTEGER, SYNTAX, WRONGTYPE, RedisError
 from shard.keyspace import Database, Keyspace
+from shard.notify import KEY_MISS
 from shard.numbers import string2ll
 
 
@@ -16,7 +17,7 @@ class Ctx:
     ``resp3`` and ``name`` before each call.
     """
 
-    __slots__ = ("ks", "db", "resp3", "spec", "config", "shard")
+    __slots__ = ("ks", "db", "resp3", "spec", "config", "shard", "events", "notes")
 
     def __init__(self, ks: Keyspace, config: dict[str, Any] | None = None) -> None:
         self.ks = ks
@@ -25,6 +26,15 @@ class Ctx:
         self.spec: Any = None
         self.config: dict[str, Any] = config if config is not None else {}
         self.shard: Any = None
+        self.events = 0  # notify-keyspace-events as bits (shard/notify.py); 0: off
+        self.notes: list[list[bytes]] = []  # [channel, message] for the pub/sub actor
+
+    def notify(self, cls: int, event: bytes, key: bytes, db: int = -1) -> None:
+        """A keyspace event (Redis' notifyKeyspaceEvent) in the current database."""
+        if self.events & cls:
+            from shard.notify import notes_for
+
+            notes_for(self.events, cls, event, key, self.db.index if db < 0 else db, self.notes)
 
     @property
     def name(self) -> str:
@@ -35,8 +45,16 @@ class Ctx:
     def now(self) -> int:
         return self.ks.now
 
+    def missed(self, key: bytes) -> None:
+        """A read found no key: Redis' "keymiss" event (writes' lookups raise none)."""
+        if self.events & KEY_MISS and self.spec is not None and not self.spec.is_write():
+            self.notify(KEY_MISS, b"keymiss", key)
+
     def lookup(self, key: bytes) -> Any:
-        return self.ks.get(self.db, key)
+        value = self.ks.get(self.db, key)
+        if value is None and self.events:
+            self.missed(key)
+        return value
 
     def peek(self, key: bytes) -> Any:
         """A lookup that Redis makes without counting an access (TYPE, TTL, EXISTS, OBJECT)."""
@@ -44,9 +62,12 @@ class Ctx:
 
     def lookup_string(self, key: bytes) -> bytes | None:
         value = self.ks.get(self.db, key)
-        if value is not None and type(value) is not bytes:
+        if value is None:
+            if self.events:
+                self.missed(key)
+        elif type(value) is not bytes:
             raise RedisError(WRONGTYPE)
-        return value
+        return value  # type: ignore[no-any-return]
 
 
 def int_arg(raw: bytes, error: str = NOT_INTEGER) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 from shard import errors
 from shard.context import Ctx, int_arg
 from shard.errors import RedisError
+from shard.notify import GENERIC, HASH
 from shard.numbers import NanOrInfinity, NotAFloat, hincrbyfloat, string2ld, string2ll
 from shard.reply import OK
 from shard.sets import (
@@ -137,6 +138,8 @@ def hset(ctx: Ctx, args: list[bytes]) -> Any:
     created = 0
     for i in range(1, len(args), 2):
         created += hash_.set(args[i], args[i + 1], max_entries)
+    if ctx.events:
+        ctx.notify(HASH, b"hset", args[0])
     return created
 
 
@@ -171,6 +174,7 @@ def hsetnx(ctx: Ctx, args: list[bytes]) -> Any:
     if hash_ is not None and field in hash_.fields:
         return 0
     _store_field(ctx, key, hash_, field, value)
+    ctx.notify(HASH, b"hset", key)
     return 1
 
 
@@ -194,8 +198,12 @@ def hdel(ctx: Ctx, args: list[bytes]) -> Any:
     for field in args[1:]:
         if fields.pop(field, None) is not None:
             deleted += 1
+    if deleted:
+        ctx.notify(HASH, b"hdel", key)
     if not fields:
         ctx.ks.delete(ctx.db, key)
+        if deleted:
+            ctx.notify(GENERIC, b"del", key)
     elif deleted:
         ctx.ks.modified(ctx.db, key)
     return deleted
@@ -225,6 +233,7 @@ def hincrby(ctx: Ctx, args: list[bytes]) -> Any:
     if not LLONG_MIN <= result <= LLONG_MAX:
         raise RedisError(errors.OVERFLOW)
     _store_field(ctx, key, hash_, field, b"%d" % result)
+    ctx.notify(HASH, b"hincrby", key)
     return result
 
 
@@ -254,6 +263,7 @@ def hincrbyfloat_(ctx: Ctx, args: list[bytes]) -> Any:
     except NanOrInfinity as exc:
         raise RedisError(errors.NAN_OR_INF) from exc
     _store_field(ctx, key, hash_, field, text)
+    ctx.notify(HASH, b"hincrbyfloat", key)
     return text
 
 

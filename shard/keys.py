@@ -7,6 +7,7 @@ from typing import Any
 from shard import errors
 from shard.context import Ctx, int_arg
 from shard.errors import RedisError
+from shard.notify import GENERIC
 from shard.reply import OK, Simple
 from shard.table import INTERNAL, command, container
 from shard.values import decode_value, encode_value, encoding_of, type_name
@@ -18,7 +19,14 @@ LLONG_MIN = -(1 << 63)
 @command("DEL key [key ...]", -2, "write", (1, -1, 1), acl="@keyspace @write @slow",
          cross="sum", summary="Delete a key")
 def del_(ctx: Ctx, args: list[bytes]) -> Any:
-    return sum(ctx.ks.delete(ctx.db, key) for key in args)
+    if not ctx.events:
+        return sum(ctx.ks.delete(ctx.db, key) for key in args)
+    deleted = 0
+    for key in args:
+        if ctx.ks.delete(ctx.db, key):
+            deleted += 1
+            ctx.notify(GENERIC, b"del", key)
+    return deleted
 
 
 @command("UNLINK key [key ...]", -2, "write fast", (1, -1, 1), acl="@keyspace @write @fast",
@@ -73,6 +81,8 @@ def _rename(ctx: Ctx, src: bytes, dst: bytes, nx: bool) -> Any:
     ctx.ks.set(ctx.db, dst, value)
     if when is not None:
         ctx.ks.set_expire(ctx.db, dst, when)
+    ctx.notify(GENERIC, b"rename_from", src)
+    ctx.notify(GENERIC, b"rename_to", dst)
     return 1 if nx else OK
 
 
@@ -116,6 +126,7 @@ def copy(ctx: Ctx, args: list[bytes]) -> Any:
     when = ctx.db.expires.get(src)
     if when is not None:
         ctx.ks.set_expire(target, dst, when)
+    ctx.notify(GENERIC, b"copy_to", dst, dbid)
     return 1
 
 
@@ -141,6 +152,8 @@ def move(ctx: Ctx, args: list[bytes]) -> Any:
     ctx.ks.set(target, key, value)
     if when is not None:
         ctx.ks.set_expire(target, key, when)
+    ctx.notify(GENERIC, b"move_from", key)
+    ctx.notify(GENERIC, b"move_to", key, dbid)
     return 1
 
 
@@ -191,8 +204,10 @@ def _expire_generic(ctx: Ctx, args: list[bytes], relative: bool, seconds: bool) 
             return 0
     if when <= ctx.now and not ctx.ks.replica:
         ctx.ks.delete(ctx.db, key)
+        ctx.notify(GENERIC, b"del", key)
     else:
         ctx.ks.set_expire(ctx.db, key, when)
+        ctx.notify(GENERIC, b"expire", key)
     return 1
 
 
@@ -265,7 +280,10 @@ def pexpiretime(ctx: Ctx, args: list[bytes]) -> Any:
 def persist(ctx: Ctx, args: list[bytes]) -> Any:
     if ctx.lookup(args[0]) is None:
         return 0
-    return int(ctx.ks.persist(ctx.db, args[0]))
+    if not ctx.ks.persist(ctx.db, args[0]):
+        return 0
+    ctx.notify(GENERIC, b"persist", args[0])
+    return 1
 
 
 # --- OBJECT ----------------------------------------------------------------------------

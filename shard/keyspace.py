@@ -58,6 +58,7 @@ class Keyspace:
         self.lfu_log_factor = 10
         self.lfu_decay_time = 1
         self.on_expire: Any = None  # called with (db index, key) when a key expires
+        self.on_new: Any = None  # called with (db index, key) before a key is created
 
     def tick(self) -> int:
         """Refresh the cached time once per batch: every command in it sees the same clock."""
@@ -137,6 +138,8 @@ class Keyspace:
     # --- writing -------------------------------------------------------------------------
 
     def set(self, db: Database, key: bytes, value: Any, keep_ttl: bool = False) -> None:
+        if self.on_new is not None and key not in db.data:  # the "new" keyspace event
+            self.on_new(db.index, key)
         db.data[key] = value
         if self.lfu:  # an overwritten key keeps its counter, as in Redis
             if key not in db.lru:

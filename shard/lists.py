@@ -12,6 +12,7 @@ from shard import errors
 from shard.context import Ctx, int_arg
 from shard.errors import RedisError
 from shard.list_value import ListValue
+from shard.notify import GENERIC, LIST
 from shard.numbers import string2ll
 from shard.reply import NULL_ARRAY, OK
 from shard.table import command, numkeys_at
@@ -24,12 +25,16 @@ def _list_or_none(ctx: Ctx, key: bytes) -> ListValue | None:
     return value
 
 
-def _removed(ctx: Ctx, key: bytes, lst: ListValue, count: int) -> None:
+def _removed(ctx: Ctx, key: bytes, lst: ListValue, count: int, event: bytes) -> None:
     """Book-keeping after ``count`` elements left ``lst``: an emptied list loses its key."""
+    if ctx.events:
+        ctx.notify(LIST, event, key)
     if lst:
         ctx.ks.modified(ctx.db, key)
     else:
         ctx.ks.delete(ctx.db, key)
+        if ctx.events:
+            ctx.notify(GENERIC, b"del", key)
     if count > 1:
         ctx.ks.dirty += count - 1  # Redis counts one change per element
 
@@ -101,6 +106,8 @@ def _push(ctx: Ctx, args: list[bytes], head: bool) -> int:
     else:
         (lst.extendleft if head else lst.extend)(args[1:])
         ks.dirty += len(args) - 2
+    if ctx.events:
+        ctx.notify(LIST, b"lpush" if head else b"rpush", key)
     return len(lst)
 
 
@@ -115,6 +122,7 @@ def _pushx(ctx: Ctx, args: list[bytes], head: bool) -> int:
     ctx.ks.modified(ctx.db, args[0])
     if len(args) > 2:
         ctx.ks.dirty += len(args) - 2
+    ctx.notify(LIST, b"lpush" if head else b"rpush", args[0])
     return len(lst)
 
 
@@ -169,6 +177,7 @@ def linsert(ctx: Ctx, args: list[bytes]) -> Any:
         return -1
     lst.insert(index if where == b"before" else index + 1, args[3])
     ctx.ks.modified(ctx.db, args[0])
+    ctx.notify(LIST, b"linsert", args[0])
     return len(lst)
 
 
@@ -185,7 +194,7 @@ def _pop(ctx: Ctx, args: list[bytes], head: bool) -> Any:
         if lst is None:
             return None
         element = lst.popleft() if head else lst.pop()
-        _removed(ctx, key, lst, 1)
+        _removed(ctx, key, lst, 1, b"lpop" if head else b"rpop")
         return element
     count = _positive(args[1], errors.MUST_BE_POSITIVE)
     lst = _list_or_none(ctx, key)
@@ -200,7 +209,7 @@ def _pop_many(ctx: Ctx, key: bytes, lst: ListValue, head: bool, count: int) -> l
     count = min(count, len(lst))
     take = lst.popleft if head else lst.pop
     out = [take() for _ in range(count)]
-    _removed(ctx, key, lst, count)
+    _removed(ctx, key, lst, count, b"lpop" if head else b"rpop")
     return out
 
 
@@ -292,8 +301,9 @@ def _move(ctx: Ctx, src: bytes, dst: bytes, from_head: bool, to_head: bool) -> A
         target.appendleft(element)
     else:
         target.append(element)
+    ctx.notify(LIST, b"lpush" if to_head else b"rpush", dst)
     # With src == dst the element is back already, so the list cannot be empty here.
-    _removed(ctx, src, source, 1)
+    _removed(ctx, src, source, 1, b"lpop" if from_head else b"rpop")
     return element
 
 
@@ -446,6 +456,7 @@ def lset(ctx: Ctx, args: list[bytes]) -> Any:
         raise RedisError(errors.INDEX_OUT_OF_RANGE)
     lst[index] = args[2]
     ctx.ks.modified(ctx.db, args[0])
+    ctx.notify(LIST, b"lset", args[0])
     return OK
 
 
@@ -466,7 +477,7 @@ def lrem(ctx: Ctx, args: list[bytes]) -> Any:
         return 0
     removed = lst.remove_matches(args[2], wanted)
     if removed:
-        _removed(ctx, args[0], lst, removed)
+        _removed(ctx, args[0], lst, removed, b"lrem")
     return removed
 
 
@@ -489,5 +500,5 @@ def ltrim(ctx: Ctx, args: list[bytes]) -> Any:
         return OK
     removed = lst.trim(*lst.clamp(start, end))
     # Redis signals the key as modified even when nothing was trimmed (WATCH sees it).
-    _removed(ctx, key, lst, removed)
+    _removed(ctx, key, lst, removed, b"ltrim")
     return OK

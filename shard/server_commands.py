@@ -186,6 +186,8 @@ def config_part(ctx: Ctx, args: list[bytes]) -> Any:
     for i in range(0, len(args) - 1, 2):
         ctx.config[args[i].decode()] = msgpack.unpackb(args[i + 1], raw=False)
     configure_tracking(ctx.ks, ctx.config)
+    if ctx.shard is not None:
+        ctx.shard.configure_notifications()
     return OK
 
 

@@ -20,6 +20,7 @@ from shard import errors
 from shard.context import Ctx, int_arg
 from shard.errors import RedisError
 from shard.glob import compile_glob
+from shard.notify import GENERIC, SET
 from shard.numbers import string2ll
 from shard.reply import SetReply
 from shard.table import command, numkeys_at
@@ -247,9 +248,11 @@ def get_sets(ctx: Ctx, keys: list[bytes]) -> list[SetValue | None]:
 def _store(ctx: Ctx, dest: bytes, result: SetValue) -> int:
     """Replace ``dest`` with ``result``, or delete it when the result is empty."""
     if not result.members:
-        ctx.ks.delete(ctx.db, dest)
+        if ctx.ks.delete(ctx.db, dest):
+            ctx.notify(GENERIC, b"del", dest)
         return 0
     ctx.ks.set(ctx.db, dest, result)
+    ctx.notify(SET, ctx.name.encode(), dest)  # sinterstore, sunionstore, sdiffstore
     return len(result.members)
 
 
@@ -275,6 +278,8 @@ def sadd(ctx: Ctx, args: list[bytes]) -> Any:
     added = sum(value.add(member, limit) for member in args[1:])
     if added:
         ctx.ks.modified(ctx.db, key)
+        if ctx.events:
+            ctx.notify(SET, b"sadd", key)
     return added
 
 
@@ -298,8 +303,12 @@ def srem(ctx: Ctx, args: list[bytes]) -> Any:
         if member in members:
             members.discard(member)
             removed += 1
+    if removed:
+        ctx.notify(SET, b"srem", key)
     if not members:
         ctx.ks.delete(ctx.db, key)
+        if removed:
+            ctx.notify(GENERIC, b"del", key)
     elif removed:
         ctx.ks.modified(ctx.db, key)
     return removed
@@ -383,7 +392,7 @@ def spop(ctx: Ctx, args: list[bytes]) -> Any:
         return None
     member = random_member(value, value.members)
     value.members.discard(member)
-    _after_pop(ctx, key, value)
+    _after_pop(ctx, key, value, b"spop")
     return member
 
 
@@ -397,6 +406,8 @@ def _spop_count(ctx: Ctx, key: bytes, count: int) -> Any:
         # Redis answers with SUNION of the set alone, then deletes it.
         everything = built_set(members, max_intset_entries(ctx)).ordered()
         ctx.ks.delete(ctx.db, key)
+        ctx.notify(SET, b"spop", key)
+        ctx.notify(GENERIC, b"del", key)
         return SetReply(everything)
     remaining = size - count
     if remaining * 5 > count:
@@ -405,7 +416,7 @@ def _spop_count(ctx: Ctx, key: bytes, count: int) -> Any:
             member = random_member(value, members)
             members.discard(member)
             popped.append(member)
-        _after_pop(ctx, key, value)
+        _after_pop(ctx, key, value, b"spop")
         return SetReply(popped)
     # Few members stay: Redis moves them into a new set (whose encoding is decided afresh)
     # and answers with what is left in the old one.
@@ -413,14 +424,17 @@ def _spop_count(ctx: Ctx, key: bytes, count: int) -> Any:
     members -= keep
     popped = value.ordered()
     ctx.ks.set(ctx.db, key, built_set(keep, max_intset_entries(ctx)), keep_ttl=True)
+    ctx.notify(SET, b"spop", key)
     return SetReply(popped)
 
 
-def _after_pop(ctx: Ctx, key: bytes, value: SetValue) -> None:
+def _after_pop(ctx: Ctx, key: bytes, value: SetValue, event: bytes) -> None:
+    ctx.notify(SET, event, key)
     if value.members:
         ctx.ks.modified(ctx.db, key)
     else:
         ctx.ks.delete(ctx.db, key)
+        ctx.notify(GENERIC, b"del", key)
 
 
 @command(
@@ -472,12 +486,13 @@ def smove(ctx: Ctx, args: list[bytes]) -> Any:
     if member not in source.members:
         return 0
     source.members.discard(member)
-    _after_pop(ctx, src_key, source)
+    _after_pop(ctx, src_key, source, b"srem")
     if dest is None:
         dest = SetValue()
         ctx.ks.set(ctx.db, dst_key, dest)
     if dest.add(member, max_intset_entries(ctx)):
         ctx.ks.modified(ctx.db, dst_key)
+        ctx.notify(SET, b"sadd", dst_key)
     return 1
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from shard import errors
 from shard.context import Ctx, int_arg
 from shard.errors import RedisError
+from shard.notify import GENERIC, LIST
 from shard.numbers import string2d
 from shard.table import command
 from shard.values import type_name
@@ -223,8 +224,9 @@ def sort_generic(ctx: Ctx, args: list[bytes], readonly: bool) -> Any:
         stored = chosen
     if stored:
         ctx.ks.set(ctx.db, opts.store, ListValue(stored))
-    else:
-        ctx.ks.delete(ctx.db, opts.store)
+        ctx.notify(LIST, b"sortstore", opts.store)
+    elif ctx.ks.delete(ctx.db, opts.store):
+        ctx.notify(GENERIC, b"del", opts.store)
     return len(stored)
 
 

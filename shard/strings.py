@@ -7,6 +7,7 @@ from typing import Any
 from shard import errors, numbers
 from shard.context import Ctx, int_arg
 from shard.errors import RedisError
+from shard.notify import GENERIC, STRING
 from shard.numbers import string2ll
 from shard.reply import OK
 from shard.table import command
@@ -73,6 +74,8 @@ def expire_at_ms(ctx: Ctx, raw: bytes, flags: int) -> int:
 def set_(ctx: Ctx, args: list[bytes]) -> Any:
     if len(args) == 2:  # the common case, kept short: it is most of a SET benchmark
         ctx.ks.set(ctx.db, args[0], args[1])
+        if ctx.events:
+            ctx.notify(STRING, b"set", args[0])
         return OK
     flags, expire = parse_string_options(args, 2, True)
     return set_generic(ctx, args[0], args[1], flags, expire)
@@ -86,8 +89,12 @@ def set_generic(ctx: Ctx, key: bytes, value: bytes, flags: int, expire: bytes | 
     if (flags & NX and found) or (flags & XX and not found):
         return old if flags & GET else aborted
     ctx.ks.set(ctx.db, key, value, keep_ttl=bool(flags & KEEPTTL))
+    if ctx.events:
+        ctx.notify(STRING, b"set", key)
     if when is not None:
         ctx.ks.set_expire(ctx.db, key, when)
+        if ctx.events:
+            ctx.notify(GENERIC, b"expire", key)
     return old if flags & GET else ok
 
 
@@ -121,6 +128,7 @@ def get(ctx: Ctx, args: list[bytes]) -> Any:
 def getset(ctx: Ctx, args: list[bytes]) -> Any:
     old = ctx.lookup_string(args[0])
     ctx.ks.set(ctx.db, args[0], args[1])
+    ctx.notify(STRING, b"set", args[0])
     return old
 
 
@@ -130,6 +138,7 @@ def getdel(ctx: Ctx, args: list[bytes]) -> Any:
     old = ctx.lookup_string(args[0])
     if old is not None:
         ctx.ks.delete(ctx.db, args[0])
+        ctx.notify(GENERIC, b"del", args[0])
     return old
 
 
@@ -146,10 +155,13 @@ def getex(ctx: Ctx, args: list[bytes]) -> Any:
         when = expire_at_ms(ctx, expire, flags)
         if flags & (EXAT | PXAT) and when <= ctx.now:
             ctx.ks.delete(ctx.db, key)
+            ctx.notify(GENERIC, b"del", key)
         else:
             ctx.ks.set_expire(ctx.db, key, when)
+            ctx.notify(GENERIC, b"expire", key)
     elif flags & PERSIST:
-        ctx.ks.persist(ctx.db, key)
+        if ctx.ks.persist(ctx.db, key):
+            ctx.notify(GENERIC, b"persist", key)
     return value
 
 
@@ -171,6 +183,8 @@ def mset(ctx: Ctx, args: list[bytes]) -> Any:
         raise errors.wrong_arity(ctx.name)
     for i in range(0, len(args), 2):
         ctx.ks.set(ctx.db, args[i], args[i + 1])
+        if ctx.events:
+            ctx.notify(STRING, b"set", args[i])
     return OK
 
 
@@ -198,6 +212,8 @@ def _incr_by(ctx: Ctx, key: bytes, delta: int) -> int:
     if result > LLONG_MAX or result < LLONG_MIN:
         raise RedisError(errors.OVERFLOW)
     ctx.ks.set(ctx.db, key, b"%d" % result, keep_ttl=True)
+    if ctx.events:
+        ctx.notify(STRING, b"incrby", key)
     return result
 
 
@@ -240,6 +256,7 @@ def incrbyfloat(ctx: Ctx, args: list[bytes]) -> Any:
     except numbers.NotAFloat:
         raise RedisError(errors.NOT_FLOAT) from None
     ctx.ks.set(ctx.db, args[0], result, keep_ttl=True)
+    ctx.notify(STRING, b"incrbyfloat", args[0])
     return result
 
 
@@ -255,9 +272,11 @@ def append(ctx: Ctx, args: list[bytes]) -> Any:
     current = ctx.lookup_string(key)
     if current is None:
         ctx.ks.set(ctx.db, key, tail)
+        ctx.notify(STRING, b"append", key)
         return len(tail)
     _check_length(ctx, len(current) + len(tail))
     ctx.ks.set(ctx.db, key, current + tail, keep_ttl=True)
+    ctx.notify(STRING, b"append", key)
     return len(current) + len(tail)
 
 
@@ -309,6 +328,7 @@ def setrange(ctx: Ctx, args: list[bytes]) -> Any:
         base += b"\0" * (offset - len(base))
     result = base[:offset] + patch + base[offset + len(patch) :]
     ctx.ks.set(ctx.db, key, result, keep_ttl=current is not None)
+    ctx.notify(STRING, b"setrange", key)
     return len(result)
 
 

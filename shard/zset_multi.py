@@ -16,6 +16,7 @@ from typing import Any
 from shard import errors
 from shard.context import Ctx, int_arg
 from shard.errors import RedisError
+from shard.notify import GENERIC, ZSET
 from shard.numbers import d2string, format_long_double_auto, string2d
 from shard.reply import NULL_ARRAY
 from shard.sets import SCANS, parse_cursor, parse_scan_options, repeated_count
@@ -107,9 +108,11 @@ def setop_generic(
         result = _difference(sources)
     if dest is not None:
         if not result:
-            ctx.ks.delete(ctx.db, dest)
+            if ctx.ks.delete(ctx.db, dest):
+                ctx.notify(GENERIC, b"del", dest)
             return 0
         ctx.ks.set(ctx.db, dest, stored_result(result, ctx.config))
+        ctx.notify(ZSET, ctx.name.encode(), dest)  # zunionstore, zinterstore, zdiffstore
         return len(result)
     items = sorted([(score, member) for member, score in result.items()])
     return with_scores(items, withscores, ctx.resp3)
@@ -323,7 +326,7 @@ def pop_items(ctx: Ctx, key: bytes, zs: ZSet, count: int, highest: bool) -> list
     else:
         items = zs.items_between(0, count)
         zs.delete_slice(0, count)
-    removed_some(ctx, key, zs)
+    removed_some(ctx, key, zs, b"zpopmax" if highest else b"zpopmin")
     return items
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from shard import errors
 from shard.context import Ctx, int_arg
 from shard.errors import RedisError
+from shard.notify import GENERIC, ZSET
 from shard.numbers import string2d
 from shard.table import command
 from shard.zset_value import (
@@ -72,11 +73,15 @@ def ranged_long(raw: bytes, low: int, high: int, message: str) -> int:
     return value
 
 
-def removed_some(ctx: Ctx, key: bytes, zs: ZSet) -> None:
+def removed_some(ctx: Ctx, key: bytes, zs: ZSet, event: bytes) -> None:
+    if ctx.events:
+        ctx.notify(ZSET, event, key)
     if zs:
         ctx.ks.modified(ctx.db, key)
     else:
         ctx.ks.delete(ctx.db, key)
+        if ctx.events:
+            ctx.notify(GENERIC, b"del", key)
 
 
 # --- ZADD / ZINCRBY / ZREM -------------------------------------------------------------
@@ -107,6 +112,8 @@ def _zadd_one(ctx: Ctx, key: bytes, score: float, member: bytes) -> int:
         zs = ZSet(listpack=entries != 0 and len(member) <= max_value)
         zs.insert(member, score)
         ctx.ks.set(ctx.db, key, zs)
+        if ctx.events:
+            ctx.notify(ZSET, b"zadd", key)
         return 1
     if type(zs) is not ZSet:
         raise RedisError(errors.WRONGTYPE)
@@ -118,10 +125,14 @@ def _zadd_one(ctx: Ctx, key: bytes, score: float, member: bytes) -> int:
                 zs.to_skiplist()
         zs.insert(member, score)
         ctx.ks.modified(ctx.db, key)
+        if ctx.events:
+            ctx.notify(ZSET, b"zadd", key)
         return 1
     if score != current:
         zs.rescore(member, current, score)
         ctx.ks.modified(ctx.db, key)
+        if ctx.events:
+            ctx.notify(ZSET, b"zadd", key)
     return 0
 
 
@@ -179,6 +190,8 @@ def _zadd_generic(ctx: Ctx, args: list[bytes], flags: int) -> Any:
             ctx.ks.set(ctx.db, key, zs)
     elif added or updated:
         ctx.ks.modified(ctx.db, key)
+    if added or updated:
+        ctx.notify(ZSET, b"zincr" if incr else b"zadd", key)
     if incr:
         return score if processed else None
     return added + updated if flags & _CH else added
@@ -239,7 +252,7 @@ def zrem(ctx: Ctx, args: list[bytes]) -> Any:
             if not zs:
                 break
     if deleted:
-        removed_some(ctx, key, zs)
+        removed_some(ctx, key, zs, b"zrem")
     return deleted
 
 
@@ -426,7 +439,8 @@ def zrange_generic(
 
 def _store_range(ctx: Ctx, dest: bytes, items: list[Item], known_length: bool) -> int:
     if not items:
-        ctx.ks.delete(ctx.db, dest)
+        if ctx.ks.delete(ctx.db, dest):
+            ctx.notify(GENERIC, b"del", dest)
         return 0
     entries, max_value = listpack_limits(ctx.config)
     # The destination starts as a listpack unless the length is known to be too large.
@@ -434,6 +448,7 @@ def _store_range(ctx: Ctx, dest: bytes, items: list[Item], known_length: bool) -
     for score, member in items:
         zset_add(zs, score, member, 0, entries, max_value)
     ctx.ks.set(ctx.db, dest, zs)
+    ctx.notify(ZSET, ctx.name.encode(), dest)  # zrangestore, georadiusstore ...
     return len(items)
 
 
@@ -568,7 +583,7 @@ def _zremrange(ctx: Ctx, args: list[bytes], kind: int) -> Any:
         hi = lex_walk(zs, bounds, lo, reverse=False)
     deleted = zs.delete_slice(lo, hi)
     if deleted:
-        removed_some(ctx, key, zs)
+        removed_some(ctx, key, zs, ctx.name.encode())  # zremrangebyrank|score|lex
     return deleted
 
 

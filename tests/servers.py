@@ -52,6 +52,7 @@ class AtollServer:
     def __init__(self, tmp: Path, *args: str, shards: int = 2, gateways: int = 1) -> None:
         self.port = free_port()
         self.dir = tmp
+        self.gateways = gateways
         self.log = tmp / "atoll.log"
         self.args = [
             ATOLL, str(ROOT / "conf" / "atoll.conf"), "--port", str(self.port), "--dir", str(tmp),
@@ -59,11 +60,20 @@ class AtollServer:
         ]
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def _log_since(self, offset: int) -> bytes:
+        with open(self.log, "rb") as log:
+            log.seek(offset)
+            return log.read()
+
     def start(self) -> AtollServer:
+        offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_until(lambda: ping(self.port), what=f"atoll on port {self.port}")
+            # Every gateway listens (a later one would otherwise get no connections at first).
+            wait_until(lambda: self._log_since(offset).count(b"ready to accept connections")
+                       >= self.gateways, what="every gateway listening")
         except BaseException:
             self.stop()
             raise
