@@ -129,6 +129,7 @@ def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]
         ("keyspace_hits", sum(int(s[b"keyspace_hits"]) for s in shards)),
         ("keyspace_misses", sum(int(s[b"keyspace_misses"]) for s in shards)),
         ("pubsub_channels", 0), ("pubsub_patterns", 0),
+        ("migrate_cached_sockets", 0),  # no MIGRATE yet, so no cached connections
         ("total_error_replies", gw.stats["errors"] + sum(int(s[b"error_replies"]) for s in shards)),
         ("total_reads_processed", gw.stats["reads"]),
     ]
