@@ -16,12 +16,14 @@ from typing import Any
 
 import zmq
 
+from persistence.loader import load_at_startup
 from shard import wire
 from shard.blocking import Block, BlockedClients, Waiter
 from shard.context import Ctx
 from shard.errors import RedisError
 from shard.keyspace import Keyspace
 from shard.reply import OK, encode
+from shard.snapshots import PersistenceState
 from shard.table import CommandSpec, load_shard_commands
 from shard.values import type_name
 from shard.watch import Watches
@@ -51,6 +53,7 @@ class ShardExecutor:
         self.ks.on_expire = self._expired
         self.current_identity = b""  # the gateway whose batch is running
         self.outbox: list[tuple[bytes, int, bytes]] = []  # replies to blocked commands
+        self.persistence = PersistenceState()
 
     def execute_batch(self, entries: list[Any], identity: bytes = b"") -> list[Any]:
         self.ks.tick()
@@ -84,6 +87,8 @@ class ShardExecutor:
                     raise RedisError(f"ERR unknown command '{argv[0].decode('latin-1')}' for shard")
                 spec = sub
             ctx.spec = spec
+            if self.persistence.job is not None and spec.is_write():
+                self.persistence.before_write(ctx, spec, argv)
             if self.watches.by_key and spec.name in _DB_WIDE:
                 self.watches.touch_existing(self.ks.dbs, None if spec.name != "flushdb" else ctx.db.index)
             value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
@@ -159,6 +164,8 @@ class ShardExecutor:
         if not any(type_name(v) == wanted for v in
                    (self.ks.get(ctx.db, k, touch=False) for k in waiter.keys) if v is not None):
             return False
+        if self.persistence.job is not None:
+            self.persistence.before_write(ctx, spec, waiter.argv)
         try:
             value = spec.handler(ctx, waiter.argv[1:])  # type: ignore[misc]
         except Block:
@@ -208,6 +215,9 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
+SNAPSHOT_STEP_S = 0.001  # snapshot work between two batches: bounds the latency it adds
+
+
 def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
     """Process entry point: serve batches on ``endpoint`` until SIGTERM."""
     from server.log import setup_logging
@@ -218,6 +228,7 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     executor = ShardExecutor(index, config)
+    load_at_startup(executor, index)
     context = zmq.Context()
     sock = context.socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 0)
@@ -235,8 +246,13 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
         deadline = executor.blocked.next_deadline() if executor.blocked.by_token else 0
         if deadline:
             timeout = min(timeout, max(deadline - executor.ks.clock(), 0))
+        job = executor.persistence.job
+        if job is not None and job.running:
+            timeout = 0  # a snapshot walks between batches
         if poller.poll(int(timeout) + (timeout % 1 > 0)):
             _drain(sock, executor)
+        if job is not None and job.running:
+            job.step(SNAPSHOT_STEP_S)
         if executor.blocked.by_token:
             executor.expire_waiters()
         if executor.outbox:
