@@ -216,6 +216,7 @@ def tune_gc() -> None:
 
 
 SNAPSHOT_STEP_S = 0.001  # snapshot work between two batches: bounds the latency it adds
+SNAPSHOT_PAUSE_MS = 1.0
 
 
 def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
@@ -248,7 +249,9 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
             timeout = min(timeout, max(deadline - executor.ks.clock(), 0))
         job = executor.persistence.job
         if job is not None and job.running:
-            timeout = 0  # a snapshot walks between batches
+            # A snapshot walks between batches, at most every other millisecond: on a busy
+            # machine the walk must not starve the gateway of CPU (p99 latency).
+            timeout = min(timeout, SNAPSHOT_PAUSE_MS)
         if poller.poll(int(timeout) + (timeout % 1 > 0)):
             _drain(sock, executor)
         if job is not None and job.running:
