@@ -178,9 +178,9 @@ def shutdown(conn: ClientConnection, argv: list[bytes]) -> Any:
         if len(flags) > 1:
             raise RedisError(errors.SYNTAX)
         raise RedisError("ERR No shutdown in progress.")
-    conn.gateway.request_shutdown(b"NOSAVE" not in flags)
-    conn.close_after_reply = True
-    return NO_REPLY
+    from gateway.snapshots import shutdown_with_save
+
+    return shutdown_with_save(conn, flags)
 
 
 # --- CLIENT ----------------------------------------------------------------------------

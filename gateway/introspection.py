@@ -112,11 +112,24 @@ def _rss() -> int:
 
 
 def _persistence(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
-    dirty = sum(int(s[b"dirty"]) for s in shards)
+    parts = [s[b"persistence"] for s in shards]
+
+    def total(name: bytes) -> int:
+        return sum(int(p[name]) for p in parts)
+
+    failed = any(p[b"last_status"] != b"ok" for p in parts)
     return [
-        ("loading", 0), ("async_loading", 0), ("rdb_changes_since_last_save", dirty),
-        ("rdb_bgsave_in_progress", 0), ("rdb_last_save_time", int(gw.started)),
-        ("rdb_last_bgsave_status", "ok"), ("aof_enabled", 0), ("aof_rewrite_in_progress", 0),
+        ("loading", 0), ("async_loading", 0), ("rdb_changes_since_last_save", total(b"dirty")),
+        ("rdb_bgsave_in_progress", int(any(p[b"in_progress"] for p in parts))),
+        ("rdb_last_save_time", max(int(p[b"last_save"]) for p in parts)),
+        ("rdb_last_bgsave_status", "err" if failed else "ok"),
+        ("rdb_last_bgsave_time_sec", max(int(p[b"last_duration"]) for p in parts)),
+        ("rdb_current_bgsave_time_sec", max(int(p[b"current_duration"]) for p in parts)),
+        ("rdb_saves", min(int(p[b"saves"]) for p in parts)),
+        ("rdb_last_cow_size", 0),
+        ("rdb_last_load_keys_expired", total(b"load_expired")),
+        ("rdb_last_load_keys_loaded", total(b"loaded")),
+        ("aof_enabled", 0), ("aof_rewrite_in_progress", 0),
         ("aof_rewrite_scheduled", 0), ("aof_last_write_status", "ok"),
     ]
 
@@ -132,6 +145,7 @@ def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]
         ("keyspace_hits", sum(int(s[b"keyspace_hits"]) for s in shards)),
         ("keyspace_misses", sum(int(s[b"keyspace_misses"]) for s in shards)),
         ("pubsub_channels", gw.pubsub_stats[0]), ("pubsub_patterns", gw.pubsub_stats[1]),
+        ("migrate_cached_sockets", 0),  # no MIGRATE yet, so no cached connections
         ("total_error_replies", gw.stats["errors"] + sum(int(s[b"error_replies"]) for s in shards)),
         ("total_reads_processed", gw.stats["reads"]),
     ]

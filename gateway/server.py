@@ -30,6 +30,7 @@ class Gateway:
         import gateway.commands  # noqa: F401  (registers the gateway's own commands)
         import gateway.introspection  # noqa: F401
         import gateway.pubsub_commands  # noqa: F401
+        import gateway.snapshots  # noqa: F401
         import gateway.transactions  # noqa: F401
         from gateway.router import Router
 
@@ -95,7 +96,11 @@ class Gateway:
                 self.loop.remove_reader(self.supervisor.fileno())
                 self.stopping.set()
                 return
-            if kind == "config":
+            if kind == "save":  # the supervisor stops on SIGTERM with save points set
+                from gateway.snapshots import save_for_supervisor
+
+                save_for_supervisor(self)
+            elif kind == "config":
                 try:
                     self.config.set(payload)
                 except Exception:  # validated where it was set; a failure here is only logged
@@ -200,6 +205,10 @@ class Gateway:
             self.servers.append(await self.loop.create_server(factory, sock=sock))
         log.info("Gateway %d ready to accept connections tcp on port %d (pid %d)", self.index,
                  self.port, os.getpid())
+        if self.index == 0:
+            from gateway.snapshots import start_save_points
+
+            start_save_points(self)
         await self.stopping.wait()
         for server in self.servers:
             server.close()

@@ -27,11 +27,13 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from persistence import FATAL_EXIT
 from server.config import Config, ConfigError
 from server.log import setup_logging
 
 log = logging.getLogger("atoll")
 RESTART_BACKOFF = 0.2  # seconds before a crashed actor is started again
+SAVE_ON_EXIT_TIMEOUT = 600.0
 
 
 def default_shards() -> int:
@@ -57,6 +59,8 @@ class Supervisor:
         self.pipes: dict[str, Any] = {}  # gateway name -> our end of its pipe
         self.restarts: dict[str, int] = {}
         self.stopping = False
+        self.exit_code = 0
+        self.save_on_exit = bool(config.value("save"))  # on SIGTERM, as Redis with save points
 
     def _make_run_dir(self) -> str:
         data_dir = os.path.abspath(str(self.config.value("dir")))
@@ -106,7 +110,10 @@ class Supervisor:
 
     def _shard_settings(self) -> dict[str, Any]:
         cfg = self.config
-        return {name: cfg.value(name) for name in SHARD_SETTINGS}
+        settings = {name: cfg.value(name) for name in SHARD_SETTINGS}
+        settings["shards"] = self.shards  # to find the keys of its slots in a snapshot
+        settings["dir"] = os.path.abspath(str(cfg.value("dir")))
+        return settings
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -150,11 +157,17 @@ class Supervisor:
                     except OSError:
                         pass
         elif kind == "shutdown":
+            self.save_on_exit = False  # the gateway saved first when it had to
             self.stopping = True
 
     def _restart(self, name: str) -> None:
         proc = self.children[name]
         proc.join(0)
+        if proc.exitcode == FATAL_EXIT:  # e.g. an unreadable snapshot: do not loop on it
+            log.warning("%s cannot start (see above); stopping the server", name)
+            self.stopping = True
+            self.exit_code = 1
+            return
         self.restarts[name] = self.restarts.get(name, 0) + 1
         log.warning("%s (pid %s) exited with code %s; restarting it (restart #%d)",
                     name, proc.pid, proc.exitcode, self.restarts[name])
@@ -169,6 +182,8 @@ class Supervisor:
 
     def _shutdown(self) -> int:
         log.warning("User requested shutdown...")
+        if self.save_on_exit and self.exit_code == 0:
+            self._save_before_exit()
         order = sorted(self.children, key=lambda n: (not n.startswith("gateway"), n))
         for name in order:
             proc = self.children[name]
@@ -181,7 +196,27 @@ class Supervisor:
         shutil.rmtree(self.run_dir, ignore_errors=True)
         self._remove_pidfile()
         log.warning("Atoll is now ready to exit, bye bye...")
-        return 0
+        return self.exit_code
+
+    def _save_before_exit(self) -> None:
+        """Ask gateway 0 to SAVE and wait for its answer (the shards are still serving)."""
+        pipe = self.pipes.get("gateway-0")
+        if pipe is None:
+            return
+        log.warning("Saving the final RDB snapshot before exiting.")
+        try:
+            pipe.send(("save", None))
+            deadline = time.monotonic() + SAVE_ON_EXIT_TIMEOUT
+            while time.monotonic() < deadline:
+                if pipe.poll(0.1):
+                    kind, payload = pipe.recv()
+                    if kind == "saved":
+                        if not payload:
+                            log.warning("Error trying to save the DB, can't exit.")
+                        return
+            log.warning("Timed out waiting for the final snapshot")
+        except (EOFError, OSError):
+            log.warning("Gateway gone: could not save the final snapshot")
 
     def write_pidfile(self) -> None:
         path = str(self.config.value("pidfile") or "")
@@ -201,7 +236,8 @@ SHARD_SETTINGS = ("databases", "hz", "proto-max-bulk-len", "maxmemory", "maxmemo
                   "hash-max-listpack-entries", "hash-max-listpack-value", "set-max-intset-entries",
                   "zset-max-listpack-entries",
                   "zset-max-listpack-value", "list-max-listpack-size", "list-compress-depth",
-                  "notify-keyspace-events", "lazyfree-lazy-expire", "lazyfree-lazy-user-del")
+                  "notify-keyspace-events", "lazyfree-lazy-expire", "lazyfree-lazy-user-del",
+                  "dbfilename")
 
 
 def _daemonize() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import zmq
 
+from persistence.loader import load_at_startup
 from shard import notify, wire
 from shard.blocking import Block, BlockedClients, Waiter
 from shard.context import Ctx
@@ -23,6 +24,7 @@ from shard.errors import RedisError
 from shard.intents import NEVER_WAIT, WHOLE_COMMANDS, Intents, Slot, Waiting, lock_request
 from shard.keyspace import Keyspace
 from shard.reply import OK, encode
+from shard.snapshots import PersistenceState
 from shard.table import CommandSpec, load_shard_commands
 from shard.values import type_name
 from shard.watch import Watches
@@ -55,6 +57,7 @@ class ShardExecutor:
         self.outbox: list[tuple[bytes, int, Any]] = []  # replies to blocked/deferred entries
         self.intents = Intents()
         self.reuse_token = 0
+        self.persistence = PersistenceState()
 
     def execute_batch(self, entries: list[Any], identity: bytes = b"") -> list[Any]:
         self.ks.tick()
@@ -173,6 +176,8 @@ class ShardExecutor:
                     raise RedisError(f"ERR unknown command '{argv[0].decode('latin-1')}' for shard")
                 spec = sub
             ctx.spec = spec
+            if self.persistence.job is not None and spec.is_write():
+                self.persistence.before_write(ctx, spec, argv)
             if self.watches.by_key and spec.name in _DB_WIDE:
                 self._touch_db_wide(spec.name, argv)
             value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
@@ -281,6 +286,8 @@ class ShardExecutor:
         if not any(type_name(v) == wanted for v in
                    (self.ks.get(ctx.db, k, touch=False) for k in waiter.keys) if v is not None):
             return False
+        if self.persistence.job is not None:
+            self.persistence.before_write(ctx, spec, waiter.argv)
         try:
             value = spec.handler(ctx, waiter.argv[1:])  # type: ignore[misc]
         except Block:
@@ -330,6 +337,10 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
+SNAPSHOT_STEP_S = 0.001  # snapshot work between two batches: bounds the latency it adds
+SNAPSHOT_PAUSE_MS = 1.0
+
+
 def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
     """Process entry point: serve batches on ``endpoint`` until SIGTERM."""
     from server.log import setup_logging
@@ -340,6 +351,7 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     executor = ShardExecutor(index, config)
+    load_at_startup(executor, index)
     context = zmq.Context()
     notifier = _Notifier(context, index, endpoint)
     sock = context.socket(zmq.ROUTER)
@@ -358,8 +370,15 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
         deadline = executor.blocked.next_deadline() if executor.blocked.by_token else 0
         if deadline:
             timeout = min(timeout, max(deadline - executor.ks.clock(), 0))
+        job = executor.persistence.job
+        if job is not None and job.running:
+            # A snapshot walks between batches, at most every other millisecond: on a busy
+            # machine the walk must not starve the gateway of CPU (p99 latency).
+            timeout = min(timeout, SNAPSHOT_PAUSE_MS)
         if poller.poll(int(timeout) + (timeout % 1 > 0)):
             _drain(sock, executor, notifier)
+        if job is not None and job.running:
+            job.step(SNAPSHOT_STEP_S)
         if executor.blocked.by_token:
             executor.expire_waiters()
         if executor.outbox:

@@ -143,3 +143,11 @@ SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"
 
 # --- blocking commands ---------------------------------------------------------------------
 CROSSSHARD_BLOCKING = "CROSSSLOT Keys in request don't hash to the same slot"
+
+# DUMP / RESTORE
+BUSYKEY = "BUSYKEY Target key name already exists."
+BAD_TTL = "ERR Invalid TTL value, must be >= 0"
+BAD_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
+BAD_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
+DUMP_PAYLOAD = "ERR DUMP payload version or checksum are wrong"
+BAD_DATA_FORMAT = "ERR Bad data format"

@@ -175,6 +175,7 @@ def info_part(ctx: Ctx, args: list[bytes]) -> Any:
         b"dirty": ks.dirty,
         b"commands": processed,
         b"error_replies": error_replies,
+        b"persistence": ctx.shard.persistence.info(ctx.ks) if ctx.shard is not None else {},
     }
 
 
