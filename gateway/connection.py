@@ -199,6 +199,11 @@ class ClientConnection(asyncio.Protocol):
             self.reading_paused = False
             transport.resume_reading()
 
+    def output_bytes(self) -> int:
+        """Reply bytes written but not yet taken by the socket (Redis' omem)."""
+        transport = self.transport
+        return transport.get_write_buffer_size() if transport is not None and not self.closing else 0
+
     def close(self) -> None:
         if self.transport is not None and not self.closing:
             self.closing = True

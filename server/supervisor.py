@@ -99,7 +99,9 @@ class Supervisor:
 
     def _shard_settings(self) -> dict[str, Any]:
         cfg = self.config
-        return {name: cfg.value(name) for name in SHARD_SETTINGS}
+        settings = {name: cfg.value(name) for name in SHARD_SETTINGS}
+        settings["shard-count"] = self.shards  # maxmemory is split over the shards
+        return settings
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)

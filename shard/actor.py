@@ -19,7 +19,8 @@ import zmq
 from shard import wire
 from shard.blocking import Block, BlockedClients, Waiter
 from shard.context import Ctx
-from shard.errors import RedisError
+from shard.errors import OOM, RedisError
+from shard.eviction import Evictor
 from shard.keyspace import Keyspace
 from shard.reply import OK, encode
 from shard.table import CommandSpec, load_shard_commands
@@ -49,11 +50,15 @@ class ShardExecutor:
         self.blocked = BlockedClients()
         self.watches = Watches()
         self.ks.on_expire = self._expired
+        self.evictor = Evictor(self.ks, self.on_evict)
+        self.evictor.configure(config)
         self.current_identity = b""  # the gateway whose batch is running
         self.outbox: list[tuple[bytes, int, bytes]] = []  # replies to blocked commands
 
     def execute_batch(self, entries: list[Any], identity: bytes = b"") -> list[Any]:
         self.ks.tick()
+        if self.evictor.limit:
+            self.evictor.check()
         self.current_identity = identity
         execute = self.execute
         out: list[Any] = []
@@ -84,6 +89,8 @@ class ShardExecutor:
                     raise RedisError(f"ERR unknown command '{argv[0].decode('latin-1')}' for shard")
                 spec = sub
             ctx.spec = spec
+            if self.evictor.over_limit and "denyoom" in spec.flags:
+                raise RedisError(OOM)
             if self.watches.by_key and spec.name in _DB_WIDE:
                 self.watches.touch_existing(self.ks.dbs, None if spec.name != "flushdb" else ctx.db.index)
             value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
@@ -96,6 +103,7 @@ class ShardExecutor:
                 return self._park(meta, argv, block)
         except RedisError as exc:
             value = exc
+            exc.__traceback__ = None  # else exc -> traceback -> this frame -> value: a cycle
         except Exception as exc:  # a bug must not take the shard down: log it, answer an error
             log.error("shard %d: %s failed:\n%s", self.index, argv[:1], traceback.format_exc())
             value = RedisError(f"ERR internal error in shard: {type(exc).__name__}")
@@ -135,6 +143,12 @@ class ShardExecutor:
             self.watches.touched(db, keys)
 
     def _expired(self, db: int, key: bytes) -> None:
+        if self.watches.by_key:
+            self.watches.touched(db, [key])
+
+    def on_evict(self, db: int, key: bytes) -> None:
+        """A key was evicted by maxmemory: WATCHers see it as a write (keyspace
+        notifications and the replication stream hook in here too)."""
         if self.watches.by_key:
             self.watches.touched(db, [key])
 
