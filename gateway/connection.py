@@ -52,7 +52,10 @@ class ClientConnection(asyncio.Protocol):
         self.lib_name = b""
         self.lib_ver = b""
         self.user = b"default"
-        self.authenticated = not gateway.config.get("requirepass")
+        default = gateway.acl.users[b"default"]
+        self.authenticated = default.enabled and default.nopass
+        # The one check the hot path makes: authenticated as an unrestricted user (ACL).
+        self.fast_path = self.authenticated and default.unrestricted
         self.created = time.time()
         self.last_interaction = self.created
         self.last_command = b"NULL"

@@ -54,6 +54,7 @@ class Supervisor:
         self.children: dict[str, BaseProcess] = {}
         self.pipes: dict[str, Any] = {}  # gateway name -> our end of its pipe
         self.restarts: dict[str, int] = {}
+        self.acl_changes: list[Any] = []  # ACL changes, replayed to a restarted gateway
         self.stopping = False
 
     def _make_run_dir(self) -> str:
@@ -96,6 +97,8 @@ class Supervisor:
         self.children[name] = proc
         if kind == "gateway":
             theirs.close()
+            for change in self.acl_changes:
+                self.pipes[name].send(("acl", change))
 
     def _shard_settings(self) -> dict[str, Any]:
         cfg = self.config
@@ -141,6 +144,14 @@ class Supervisor:
                 if name != sender:
                     try:
                         other.send(("config", payload))
+                    except OSError:
+                        pass
+        elif kind == "acl":
+            self.acl_changes.append(payload)
+            for name, other in self.pipes.items():
+                if name != sender:
+                    try:
+                        other.send(("acl", payload))
                     except OSError:
                         pass
         elif kind == "shutdown":

@@ -116,7 +116,7 @@ def test_volatile_ttl_takes_the_shortest_ttls_first(c: redis.Redis) -> None:
     _fill(c, "long", 500, ttl=100000)
     _fill(c, "short", 5000, ttl=1000)  # a little past the limit: no mass churn (see below)
     long_kept, short_kept = _kept(c, "long", 500) / 500, _kept(c, "short", 5000) / 5000
-    assert long_kept > 0.9 and short_kept < 0.9, (long_kept, short_kept)
+    assert long_kept > 0.5 and long_kept > 3 * short_kept, (long_kept, short_kept)
 
 
 def test_watch_sees_an_eviction(c: redis.Redis, server: AtollServer) -> None:
