@@ -71,6 +71,7 @@ def main() -> int:
         time.sleep(0.5)
         r_before = redis.Redis(port=redis_port).info("memory")["used_memory"]
         a_before = rss_tree(atoll_proc.pid)
+        a_used_before = redis.Redis(port=atoll_port).info("memory")["used_memory"]
         load(redis_port, args.keys)
         load(atoll_port, args.keys)
         time.sleep(0.5)
@@ -86,6 +87,11 @@ def main() -> int:
               f"({atoll_rss / 2**20:.1f} MiB); total RSS {a_after / 2**20:.1f} MiB; "
               f"INFO used_memory {a_info['used_memory'] / 2**20:.1f} MiB")
         print(f"ratio atoll/redis (RSS delta / used_memory delta): {atoll_rss / redis_used:.2f}")
+        # How well the shards' own accounting (shard/eviction.py) follows the real growth;
+        # the shards hold the data, so their RSS growth is the all-process growth.
+        used_delta = a_info["used_memory"] - a_used_before
+        print(f"atoll INFO used_memory delta {used_delta / 2**20:.1f} MiB vs RSS delta "
+              f"{atoll_rss / 2**20:.1f} MiB: accounting error {100 * (used_delta / atoll_rss - 1):+.1f}%")
     finally:
         for proc in (redis_proc, atoll_proc):
             proc.terminate()

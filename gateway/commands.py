@@ -73,19 +73,18 @@ def reset(conn: ClientConnection, argv: list[bytes]) -> Any:
     from gateway.pubsub_commands import reset_client
 
     reset_client(conn)
-    conn.authenticated = not conn.gateway.config.get("requirepass")
+    default = conn.gateway.acl.users[b"default"]
+    conn.user = b"default"
+    conn.authenticated = default.enabled and default.nopass
+    conn.fast_path = conn.authenticated and default.unrestricted
     conn.parser.authenticated = conn.authenticated
     return Simple(b"RESET")
 
 
 def _check_password(conn: ClientConnection, user: bytes, password: bytes) -> None:
-    required = conn.gateway.config.get("requirepass")
-    if user != b"default" or (required and password.decode("latin-1") != required):
-        raise RedisError(errors.WRONGPASS)
-    if not required and user == b"default":
-        return
-    conn.authenticated = True
-    conn.parser.authenticated = True
+    from gateway.acl_commands import authenticate
+
+    authenticate(conn, user, password)
 
 
 @command("AUTH [username] password", -2, "noscript loading stale fast no_auth allow_busy",
@@ -94,7 +93,7 @@ def _check_password(conn: ClientConnection, user: bytes, password: bytes) -> Non
 def auth(conn: ClientConnection, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         raise RedisError(errors.SYNTAX)
-    if len(argv) == 2 and not conn.gateway.config.get("requirepass"):
+    if len(argv) == 2 and conn.gateway.acl.users[b"default"].nopass:
         raise RedisError(
             "ERR AUTH <password> called without any password configured for the default user. "
             "Are you sure your configuration is correct?"

@@ -60,7 +60,10 @@ class ClientConnection(asyncio.Protocol):
         self.lib_name = b""
         self.lib_ver = b""
         self.user = b"default"
-        self.authenticated = not gateway.config.get("requirepass")
+        default = gateway.acl.users[b"default"]
+        self.authenticated = default.enabled and default.nopass
+        # The one check the hot path makes: authenticated as an unrestricted user (ACL).
+        self.fast_path = self.authenticated and default.unrestricted
         self.created = time.time()
         self.last_interaction = self.created
         self.last_command = b"NULL"
@@ -207,6 +210,11 @@ class ClientConnection(asyncio.Protocol):
         elif not should_pause and self.reading_paused:
             self.reading_paused = False
             transport.resume_reading()
+
+    def output_bytes(self) -> int:
+        """Reply bytes written but not yet taken by the socket (Redis' omem)."""
+        transport = self.transport
+        return transport.get_write_buffer_size() if transport is not None and not self.closing else 0
 
     def close(self) -> None:
         if self.transport is not None and not self.closing:

@@ -94,21 +94,61 @@ def _human(size: int) -> str:
 
 
 def _memory(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
-    used = sum(int(s[b"used_memory"]) for s in shards) + _rss()
-    maxmemory = gw.config.value("maxmemory")
+    """Shards hold the data, so used_memory is what their allocators hand out (see
+    shard/eviction.py); the gateways' own memory is reported apart."""
+
+    def total(name: bytes) -> int:
+        return sum(int(s.get(name, 0)) for s in shards)
+
+    used, rss, peak = total(b"used_memory"), total(b"used_memory_rss"), total(b"used_memory_peak")
+    startup = total(b"used_memory_startup")
+    maxmemory = int(gw.config.value("maxmemory"))
+    ratio = f"{rss / used:.2f}" if used else "0.00"
     return [
-        ("used_memory", used), ("used_memory_human", _human(used)), ("used_memory_rss", used),
-        ("used_memory_rss_human", _human(used)), ("used_memory_peak", used),
-        ("used_memory_peak_human", _human(used)), ("maxmemory", maxmemory),
-        ("maxmemory_human", _human(maxmemory)),
+        ("used_memory", used), ("used_memory_human", _human(used)), ("used_memory_rss", rss),
+        ("used_memory_rss_human", _human(rss)), ("used_memory_peak", peak),
+        ("used_memory_peak_human", _human(peak)),
+        ("used_memory_peak_perc", f"{100 * used / peak:.2f}%" if peak else "0.00%"),
+        ("used_memory_overhead", startup), ("used_memory_startup", startup),
+        ("used_memory_dataset", max(used - startup, 0)),
+        ("used_memory_dataset_perc",
+         f"{100 * max(used - startup, 0) / used:.2f}%" if used else "0.00%"),
+        ("total_system_memory", _system_memory()),
+        ("total_system_memory_human", _human(_system_memory())),
+        ("used_memory_lua", 31744), ("used_memory_vm_eval", 31744),
+        ("used_memory_lua_human", "31.00K"), ("used_memory_scripts_eval", 0),
+        ("number_of_cached_scripts", 0), ("number_of_functions", 0), ("number_of_libraries", 0),
+        ("used_memory_vm_functions", 32768), ("used_memory_vm_total", 64512),
+        ("used_memory_vm_total_human", "63.00K"), ("used_memory_functions", 184),
+        ("used_memory_scripts", 184), ("used_memory_scripts_human", "184B"),
+        ("maxmemory", maxmemory), ("maxmemory_human", _human(maxmemory)),
         ("maxmemory_policy", gw.config.get("maxmemory-policy")),
-        ("mem_fragmentation_ratio", "1.00"), ("mem_allocator", "libc"),
-        ("lazyfree_pending_objects", 0),
+        ("allocator_allocated", used), ("allocator_active", rss), ("allocator_resident", rss),
+        ("mem_fragmentation_ratio", ratio), ("mem_fragmentation_bytes", rss - used),
+        ("mem_not_counted_for_evict", 0), ("mem_replication_backlog", 0),
+        ("mem_total_replication_buffers", 0), ("mem_clients_slaves", 0),
+        ("mem_clients_normal", sum(c.output_bytes() for c in gw.clients.values())),
+        ("mem_cluster_links", 0), ("mem_aof_buffer", 0), ("mem_allocator", "pymalloc+libc"),
+        ("active_defrag_running", 0), ("lazyfree_pending_objects", 0),
+        ("lazyfreed_objects", 0), ("atoll_gateway_rss", _rss()),
+        ("atoll_shard_used_memory", ",".join(str(int(s.get(b"used_memory", 0))) for s in shards)),
+        ("atoll_shard_maxmemory", ",".join(str(int(s.get(b"maxmemory_shard", 0))) for s in shards)),
     ]
 
 
+def _system_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 0
+
+
 def _rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _persistence(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
@@ -141,7 +181,7 @@ def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]
         ("instantaneous_ops_per_sec", 0),
         ("rejected_connections", gw.stats["rejected"]),
         ("expired_keys", sum(int(s[b"expired_keys"]) for s in shards)),
-        ("evicted_keys", 0),
+        ("evicted_keys", sum(int(s.get(b"evicted_keys", 0)) for s in shards)),
         ("keyspace_hits", sum(int(s[b"keyspace_hits"]) for s in shards)),
         ("keyspace_misses", sum(int(s[b"keyspace_misses"]) for s in shards)),
         ("pubsub_channels", gw.pubsub_stats[0]), ("pubsub_patterns", gw.pubsub_stats[1]),

@@ -75,6 +75,13 @@ class Router:
         if not conn.authenticated and "no_auth" not in spec.flags:
             conn.reply(RedisError(errors.NOAUTH).line())
             return None
+        if not conn.fast_path and "no_auth" not in spec.flags:
+            from gateway.acl_commands import permission_error
+
+            denied = permission_error(conn, spec, argv)
+            if denied is not None:
+                conn.reply(denied.line())
+                return None
         return spec
 
     def dispatch(self, conn: ClientConnection, argv: list[bytes]) -> None:
@@ -87,7 +94,7 @@ class Router:
         """
         hot = self.hot
         spec = hot.get(argv[0]) or hot.get(argv[0].lower())
-        if (spec is not None and conn.authenticated and conn.multi is None
+        if (spec is not None and conn.fast_path and conn.multi is None
                 and spec.min_argc <= len(argv) <= spec.max_argc):
             self.commands_processed += 1
             conn.last_command = argv[0] = spec.wire_name

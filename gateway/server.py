@@ -27,7 +27,8 @@ log = logging.getLogger("atoll.gateway")
 class Gateway:
     def __init__(self, index: int, config: Config, shard_endpoints: list[str],
                  loop: asyncio.AbstractEventLoop, run_id: str, supervisor: Any = None) -> None:
-        import gateway.commands  # noqa: F401  (registers the gateway's own commands)
+        import gateway.acl_commands  # noqa: F401  (registers the gateway's own commands)
+        import gateway.commands  # noqa: F401
         import gateway.introspection  # noqa: F401
         import gateway.pubsub_commands  # noqa: F401
         import gateway.snapshots  # noqa: F401
@@ -59,6 +60,14 @@ class Gateway:
 
         self.scratch = Scratch(self)
         self.clients: dict[int, Any] = {}
+        from gateway.acl_commands import AclState, load_file
+
+        self.acl = AclState(config)
+        if config.get("aclfile"):
+            try:
+                self.acl.users = load_file(self.acl, str(config.get("aclfile")))
+            except (OSError, RedisError) as exc:
+                log.warning("Could not load the ACL file: %s", exc)
         self.stats = {"connections": 0, "rejected": 0, "errors": 0, "reads": 0}
         self._next_id = index + 1
         self.transactions_started = 0  # numbers cross-shard transactions (gateway/intents.py)
@@ -105,9 +114,18 @@ class Gateway:
                     self.config.set(payload)
                 except Exception:  # validated where it was set; a failure here is only logged
                     log.exception("could not apply a setting from another gateway")
-                self._settings_changed()
+                self._settings_changed([name for name, _ in payload])
+            elif kind == "acl":
+                from gateway.acl_commands import apply_relayed
 
-    def _settings_changed(self) -> None:
+                apply_relayed(self, payload)
+
+    def _settings_changed(self, names: list[str] | None = None) -> None:
+        if names is not None and "requirepass" in names:
+            from gateway.acl_commands import refresh_connections
+
+            self.acl.apply_requirepass(str(self.config.get("requirepass") or ""))
+            refresh_connections(self)
         max_bulk = self.config.value("proto-max-bulk-len")
         for conn in self.clients.values():
             conn.parser.max_bulk = max_bulk
@@ -117,7 +135,7 @@ class Gateway:
     def apply_config(self, pairs: list[tuple[str, str]], changed: list[str]) -> Any:
         """Tell the supervisor (and through it the other gateways) and every shard about
         changed settings, then answer OK."""
-        self._settings_changed()
+        self._settings_changed(changed)
         if self.supervisor is not None and changed:
             self.supervisor.send(("config", pairs))
         import msgpack

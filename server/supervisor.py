@@ -58,6 +58,7 @@ class Supervisor:
         self.children: dict[str, BaseProcess] = {}
         self.pipes: dict[str, Any] = {}  # gateway name -> our end of its pipe
         self.restarts: dict[str, int] = {}
+        self.acl_changes: list[Any] = []  # ACL changes, replayed to a restarted gateway
         self.stopping = False
         self.exit_code = 0
         self.save_on_exit = bool(config.value("save"))  # on SIGTERM, as Redis with save points
@@ -107,12 +108,15 @@ class Supervisor:
         self.children[name] = proc
         if kind == "gateway":
             theirs.close()
+            for change in self.acl_changes:
+                self.pipes[name].send(("acl", change))
 
     def _shard_settings(self) -> dict[str, Any]:
         cfg = self.config
         settings = {name: cfg.value(name) for name in SHARD_SETTINGS}
         settings["shards"] = self.shards  # to find the keys of its slots in a snapshot
         settings["dir"] = os.path.abspath(str(cfg.value("dir")))
+        settings["shard-count"] = self.shards  # maxmemory is split over the shards
         return settings
 
     def run(self) -> int:
@@ -154,6 +158,14 @@ class Supervisor:
                 if name != sender:
                     try:
                         other.send(("config", payload))
+                    except OSError:
+                        pass
+        elif kind == "acl":
+            self.acl_changes.append(payload)
+            for name, other in self.pipes.items():
+                if name != sender:
+                    try:
+                        other.send(("acl", payload))
                     except OSError:
                         pass
         elif kind == "shutdown":

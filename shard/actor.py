@@ -20,7 +20,8 @@ from persistence.loader import load_at_startup
 from shard import notify, wire
 from shard.blocking import Block, BlockedClients, Waiter
 from shard.context import Ctx
-from shard.errors import RedisError
+from shard.errors import OOM, RedisError
+from shard.eviction import Evictor
 from shard.intents import NEVER_WAIT, WHOLE_COMMANDS, Intents, Slot, Waiting, lock_request
 from shard.keyspace import Keyspace
 from shard.reply import OK, encode
@@ -53,6 +54,8 @@ class ShardExecutor:
         self.watches = Watches()
         self.ks.on_expire = self._expired
         self.configure_notifications()
+        self.evictor = Evictor(self.ks, self.on_evict)
+        self.evictor.configure(config)
         self.current_identity = b""  # the gateway whose batch is running
         self.outbox: list[tuple[bytes, int, Any]] = []  # replies to blocked/deferred entries
         self.intents = Intents()
@@ -61,6 +64,8 @@ class ShardExecutor:
 
     def execute_batch(self, entries: list[Any], identity: bytes = b"") -> list[Any]:
         self.ks.tick()
+        if self.evictor.limit:
+            self.evictor.check()
         self.current_identity = identity
         run_entry = self.run_entry
         intents = self.intents
@@ -176,6 +181,8 @@ class ShardExecutor:
                     raise RedisError(f"ERR unknown command '{argv[0].decode('latin-1')}' for shard")
                 spec = sub
             ctx.spec = spec
+            if self.evictor.over_limit and "denyoom" in spec.flags:
+                raise RedisError(OOM)
             if self.persistence.job is not None and spec.is_write():
                 self.persistence.before_write(ctx, spec, argv)
             if self.watches.by_key and spec.name in _DB_WIDE:
@@ -190,6 +197,7 @@ class ShardExecutor:
                 return self._park(meta, argv, block)
         except RedisError as exc:
             value = exc
+            exc.__traceback__ = None  # else exc -> traceback -> this frame -> value: a cycle
         except Exception as exc:  # a bug must not take the shard down: log it, answer an error
             log.error("shard %d: %s failed:\n%s", self.index, argv[:1], traceback.format_exc())
             value = RedisError(f"ERR internal error in shard: {type(exc).__name__}")
@@ -261,6 +269,11 @@ class ShardExecutor:
 
     def _new_key(self, db: int, key: bytes) -> None:
         self.ctx.notify(notify.NEW, b"new", key, db)
+
+    def on_evict(self, db: int, key: bytes) -> None:
+        """A key was evicted by maxmemory: WATCHers see it as a write, and the `evicted`
+        notification fires (the replication stream will hook in here too)."""
+        self.key_evicted(db, key)
 
     def serve_ready(self) -> None:
         """Serve waiters of keys that got written, each key's waiters in arrival order."""

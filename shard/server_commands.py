@@ -166,12 +166,13 @@ def info_part(ctx: Ctx, args: list[bytes]) -> Any:
             keyspace.append([db.index, len(db.data), len(db.expires), avg])
     processed = ctx.shard.commands_processed if ctx.shard is not None else 0
     error_replies = ctx.shard.error_replies if ctx.shard is not None else 0
+    memory = ctx.shard.evictor.info() if ctx.shard is not None else {b"used_memory": _rss_bytes()}
     return {
+        **memory,
         b"keyspace": keyspace,
         b"expired_keys": ks.expired_keys,
         b"keyspace_hits": ks.hits,
         b"keyspace_misses": ks.misses,
-        b"used_memory": _rss_bytes(),
         b"dirty": ks.dirty,
         b"commands": processed,
         b"error_replies": error_replies,
@@ -189,6 +190,8 @@ def config_part(ctx: Ctx, args: list[bytes]) -> Any:
     configure_tracking(ctx.ks, ctx.config)
     if ctx.shard is not None:
         ctx.shard.configure_notifications()
+        ctx.shard.evictor.configure(ctx.config)
+        ctx.shard.evictor.check()  # a lower maxmemory evicts at once, as in Redis
     return OK
 
 

@@ -156,7 +156,7 @@ def numkeys_at(index: int, first: int | None = None, after: int = 0) -> Callable
 
 # Modules of the shard package that declare no commands.
 NOT_FAMILIES = {"actor", "table", "context", "errors", "keyspace", "reply", "wire", "values",
-                "numbers", "glob", "lcs"}
+                "numbers", "glob", "lcs", "eviction"}
 
 
 def load_shard_commands() -> dict[str, CommandSpec]:
