@@ -99,7 +99,9 @@ class Supervisor:
 
     def _shard_settings(self) -> dict[str, Any]:
         cfg = self.config
-        return {name: cfg.value(name) for name in SHARD_SETTINGS}
+        settings = {name: cfg.value(name) for name in SHARD_SETTINGS}
+        settings["shards"] = self.shards  # scripts check that the keys they touch are local
+        return settings
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -193,7 +195,8 @@ SHARD_SETTINGS = ("databases", "hz", "proto-max-bulk-len", "maxmemory", "maxmemo
                   "hash-max-listpack-entries", "hash-max-listpack-value", "set-max-intset-entries",
                   "zset-max-listpack-entries",
                   "zset-max-listpack-value", "list-max-listpack-size", "list-compress-depth",
-                  "notify-keyspace-events", "lazyfree-lazy-expire", "lazyfree-lazy-user-del")
+                  "notify-keyspace-events", "lazyfree-lazy-expire", "lazyfree-lazy-user-del",
+                  "busy-reply-threshold")
 
 
 def _daemonize() -> None:

@@ -138,3 +138,17 @@ SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"
 
 # --- blocking commands ---------------------------------------------------------------------
 CROSSSHARD_BLOCKING = "CROSSSLOT Keys in request don't hash to the same slot"
+
+# --- scripting (EVAL, SCRIPT) -----------------------------------------------------------------
+NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
+BUSY_SCRIPT = ("BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
+               "SHUTDOWN NOSAVE.")
+NOTBUSY = "NOTBUSY No scripts in execution right now."
+UNKILLABLE = ("UNKILLABLE Sorry the script already executed write commands against the dataset. "
+              "You can either wait the script termination or kill the server in a hard way using "
+              "the SHUTDOWN NOSAVE command.")
+EXECABORT_BECAUSE = "EXECABORT Transaction discarded because of: {error}"
+SCRIPT_NON_LOCAL_KEY = "Script attempted to access a non local key in a cluster node"
+# Atoll's own: commands a script cannot run here (answered by the gateway for clients, or
+# whole-keyspace commands when the keyspace is split over several shards).
+SCRIPT_UNSUPPORTED = "This Redis command is not supported from scripts by Atoll"
