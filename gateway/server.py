@@ -48,6 +48,11 @@ class Gateway:
         self.links.on_orphan = self.give_back
         self.links.on_stale_wait = lambda waiter: self.end_wait(waiter, b"DROP")
         self.router = Router(self)
+        from gateway import scripting
+
+        self.busy_shards: set[int] = set()  # shards running a busy script
+        self.known_scripts: set[str] = set()  # scripts this gateway had every shard load
+        scripting.install(self)
         from gateway.cross import Scratch
 
         self.scratch = Scratch(self)

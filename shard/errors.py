@@ -152,3 +152,6 @@ SCRIPT_NON_LOCAL_KEY = "Script attempted to access a non local key in a cluster 
 # Atoll's own: commands a script cannot run here (answered by the gateway for clients, or
 # whole-keyspace commands when the keyspace is split over several shards).
 SCRIPT_UNSUPPORTED = "This Redis command is not supported from scripts by Atoll"
+SCRIPT_TOO_LONG = ("Atoll stopped a script over keys of several shards: it ran longer than "
+                   "busy-reply-threshold")
+SCRIPT_DEBUGGER = "ERR Atoll does not have the Lua debugger (SCRIPT DEBUG YES|SYNC)"

@@ -141,7 +141,9 @@ end
 local hook_check = api.hook
 local function hook()
   local verdict = hook_check()
-  if verdict then
+  -- Only the script itself is stopped, not the error handler or the code around it.
+  local where = verdict and dbg.getinfo(2, 'S')
+  if where and where.source == '@user_script' then
     dbg.sethook(hook, 'l')  -- from now on at every line: pcall cannot swallow the kill
     error(verdict)
   end

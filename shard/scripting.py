@@ -136,6 +136,8 @@ class ScriptEngine:
             raise RedisError("ERR Can not execute a script with write flag using *_ro command.")
         if self.run is not None:  # redis.call('eval') is refused before getting here
             raise RedisError("ERR This Redis command is not allowed from script")
+        if self.index < 0:  # the gateway's scratch keyspace holds only the declared keys
+            self.local_keys = set(args[2:2 + numkeys])
         keys = self.lua.table_from(args[2:2 + numkeys])
         argv = self.lua.table_from(args[2 + numkeys:])
         run = self.run = Run(sha, ctx.db.index, ro_command or script.read_only)
@@ -190,6 +192,8 @@ class ScriptEngine:
                 busy.entered(shard)
         if shard is not None:
             busy.poll(shard)
+            if self.index < 0:  # in a gateway: nobody could SCRIPT KILL it, so it stops here
+                return self._error(errors.SCRIPT_TOO_LONG)
         if run.killed:
             log.warning("Lua script killed by user with SCRIPT KILL.")
             return self.convert.error_table("Script killed by user with SCRIPT KILL...")
@@ -330,6 +334,7 @@ def _load_whole_table() -> None:
     Redis' errors for MULTI or SUBSCRIBE), also for commands the gateway answers."""
     import gateway.commands  # noqa: F401
     import gateway.introspection  # noqa: F401
+    import gateway.scripting  # noqa: F401
     import gateway.transactions  # noqa: F401
 
 
@@ -417,6 +422,7 @@ _EVAL_RO_FLAGS = "noscript skip_monitor no_mandatory_keys stale readonly"
 
 @command("EVAL script numkeys [key [key ...]] [arg [arg ...]]", -3, _EVAL_FLAGS,
          acl="@slow @scripting", group="scripting", since="2.6.0", keys_fn=numkeys_at(2),
+         cross="script",
          summary="Execute a Lua script server side")
 def eval_(ctx: Ctx, args: list[bytes]) -> Any:
     return engine(ctx).evaluate(ctx, args, by_sha=False, ro_command=False)
@@ -424,6 +430,7 @@ def eval_(ctx: Ctx, args: list[bytes]) -> Any:
 
 @command("EVALSHA sha1 numkeys [key [key ...]] [arg [arg ...]]", -3, _EVAL_FLAGS,
          acl="@slow @scripting", group="scripting", since="2.6.0", keys_fn=numkeys_at(2),
+         cross="script",
          summary="Execute a Lua script server side")
 def evalsha(ctx: Ctx, args: list[bytes]) -> Any:
     return engine(ctx).evaluate(ctx, args, by_sha=True, ro_command=False)
@@ -431,6 +438,7 @@ def evalsha(ctx: Ctx, args: list[bytes]) -> Any:
 
 @command("EVAL_RO script numkeys [key [key ...]] [arg [arg ...]]", -3, _EVAL_RO_FLAGS,
          acl="@slow @scripting", group="scripting", since="7.0.0", keys_fn=numkeys_at(2),
+         cross="script",
          summary="Execute a read-only Lua script server side")
 def eval_ro(ctx: Ctx, args: list[bytes]) -> Any:
     return engine(ctx).evaluate(ctx, args, by_sha=False, ro_command=True)
@@ -438,6 +446,7 @@ def eval_ro(ctx: Ctx, args: list[bytes]) -> Any:
 
 @command("EVALSHA_RO sha1 numkeys [key [key ...]] [arg [arg ...]]", -3, _EVAL_RO_FLAGS,
          acl="@slow @scripting", group="scripting", since="7.0.0", keys_fn=numkeys_at(2),
+         cross="script",
          summary="Execute a read-only Lua script server side")
 def evalsha_ro(ctx: Ctx, args: list[bytes]) -> Any:
     return engine(ctx).evaluate(ctx, args, by_sha=True, ro_command=True)
