@@ -416,7 +416,7 @@ def engine(ctx: Ctx) -> ScriptEngine:
 
 # --- commands -------------------------------------------------------------------------------
 
-_EVAL_FLAGS = "noscript skip_monitor may_replicate no_mandatory_keys stale"
+_EVAL_FLAGS = "noscript skip_monitor no_mandatory_keys stale"
 _EVAL_RO_FLAGS = "noscript skip_monitor no_mandatory_keys stale readonly"
 
 
@@ -452,7 +452,7 @@ def evalsha_ro(ctx: Ctx, args: list[bytes]) -> Any:
     return engine(ctx).evaluate(ctx, args, by_sha=True, ro_command=True)
 
 
-container("script", group="scripting", since="2.6.0",
+container("script", acl="@slow", group="scripting", since="2.6.0",
           summary="A container for Lua scripts management commands")
 
 
