@@ -22,7 +22,8 @@ from shard.errors import RedisError
 from shard.numbers import format_double
 from shard.reply import NULL_ARRAY, Raw, SetReply, Simple, Verbatim
 
-LuaRuntime = lua51.LuaRuntime
+# lupa ships no type stubs: to mypy the runtime is Any.
+LuaRuntime = Any
 lua_type = lua51.lua_type
 
 # The Lua side of the environment.  ``api`` holds the Python callables; everything a script
@@ -198,7 +199,7 @@ return compile_script, run
 
 
 def new_runtime() -> LuaRuntime:
-    return LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False,
+    return lua51.LuaRuntime(encoding=None, unpack_returned_tuples=True, register_eval=False,
                       register_builtins=False)
 
 

@@ -315,7 +315,7 @@ class ScriptEngine:
             raise self._fail("First argument must be a number (log level).")
         if not 0 <= level <= 3:
             raise self._fail("Invalid debug level.")
-        text = " ".join(a.decode("latin-1") if type(a) is bytes else ("%.14g" % a)
+        text = " ".join(a.decode("latin-1") if type(a) is bytes else f"{a:.14g}"
                         for a in args[1:] if type(a) in (bytes, int, float))
         log.log(_LOG_LEVELS[int(level)], "%s", text)
 
