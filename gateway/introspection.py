@@ -396,7 +396,7 @@ def _help_lines(container_spec: CommandSpec) -> list[bytes]:
 
 # The ACL category each container's HELP carries besides @slow (as Redis declares them).
 _HELP_ACL = {"object": "@keyspace", "client": "@connection", "command": "@connection",
-             "function": "@scripting"}
+             "function": "@scripting", "script": "@scripting"}
 
 
 def add_help_subcommands() -> None:

@@ -145,6 +145,7 @@ class ShardLinks:
         self.on_replies_done: Callable[[], None] = lambda: None
         self.on_orphan: Callable[[ShardLink, BlockingWaiter, Any], None] = lambda *_: None
         self.on_stale_wait: Callable[[BlockingWaiter], None] = lambda waiter: None
+        self.on_busy: Callable[[ShardLink, Any], None] = lambda link, busy: None
         self.shard_down_error: tuple[bytes, Any] = (b"-ERR shard unavailable\r\n", None)
         for link in self.links:
             loop.add_reader(link.sock.getsockopt(zmq.FD), self._readable, link)
@@ -206,6 +207,9 @@ class ShardLinks:
             batch_id, replies = unpack(payload)
             if batch_id == wire.UNSOLICITED:
                 for token, reply in replies:
+                    if token == wire.BUSY_NOTICE:  # a shard's script became busy, or ended
+                        self.on_busy(link, reply)
+                        continue
                     waiter = link.blocked.pop(token, None)
                     if waiter is not None:
                         self._deliver(link, waiter, reply, touched)

@@ -11,7 +11,7 @@ import inspect
 import logging
 from typing import TYPE_CHECKING
 
-from gateway import blocking, cross, transactions
+from gateway import blocking, cross, scripting, transactions
 from gateway.connection import ClientConnection
 from gateway.links import Group, GroupPart, crc16, key_slot
 from shard import errors, wire
@@ -48,6 +48,7 @@ class Router:
         # Clients send names in upper case (redis-cli, redis-py, redis-benchmark): finding
         # them without lower() saves a bytes object per command.
         self.hot.update({name.upper(): spec for name, spec in self.hot.items()})
+        self.hot_when_free = self.hot  # ``hot`` is emptied while a shard runs a busy script
         assert wire.DB_SHIFT == 4 and wire.RESP3 == 1  # the hot path packs meta by hand
         self.commands_processed = 0
 
@@ -127,6 +128,9 @@ class Router:
             if conn.multi is not None:
                 conn.multi_error = True  # EXEC will answer EXECABORT
             return
+        if spec.group == "scripting" or self.gateway.busy_shards:
+            if scripting.intercept(self, conn, spec, argv):  # see gateway/scripting.py
+                return
         if conn.multi is not None and spec.name not in transactions.IMMEDIATE:
             transactions.queue(self, conn, spec, argv)
             return

@@ -56,6 +56,11 @@ class Gateway:
 
         self.pubsub = PubSubHub(self, pubsub_endpoint(shard_endpoints[0]))
         self.pubsub_stats: list[int] = [0, 0]  # INFO's pubsub_channels / _patterns, last asked
+        from gateway import scripting
+
+        self.busy_shards: set[int] = set()  # shards running a busy script
+        self.known_scripts: set[str] = set()  # scripts this gateway had every shard load
+        scripting.install(self)
         from gateway.cross import Scratch
 
         self.scratch = Scratch(self)

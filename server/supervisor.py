@@ -249,7 +249,7 @@ SHARD_SETTINGS = ("databases", "hz", "proto-max-bulk-len", "maxmemory", "maxmemo
                   "zset-max-listpack-entries",
                   "zset-max-listpack-value", "list-max-listpack-size", "list-compress-depth",
                   "notify-keyspace-events", "lazyfree-lazy-expire", "lazyfree-lazy-user-del",
-                  "dbfilename")
+                  "dbfilename", "busy-reply-threshold")
 
 
 def _daemonize() -> None:

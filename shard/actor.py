@@ -61,6 +61,12 @@ class ShardExecutor:
         self.intents = Intents()
         self.reuse_token = 0
         self.persistence = PersistenceState()
+        # Scripting (shard/scripting.py, shard/busy.py): the Lua engine, made on first use;
+        # the socket a busy script answers from; entries deferred until it ends.
+        self.scripts: Any = None
+        self.busy_socket: zmq.Socket[Any] | None = None
+        self.busy_deferred: list[Any] = []
+        self.stop_flag: list[int] = []
 
     def execute_batch(self, entries: list[Any], identity: bytes = b"") -> list[Any]:
         self.ks.tick()
@@ -372,6 +378,8 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
     sock.setsockopt(zmq.SNDHWM, 0)
     sock.setsockopt(zmq.RCVHWM, 0)
     sock.bind(endpoint)
+    executor.busy_socket = sock
+    executor.stop_flag = stop
     log.info("Shard %d ready to accept batches on %s (pid %d)", index, endpoint, os.getpid())
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)

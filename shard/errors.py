@@ -151,3 +151,20 @@ BAD_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
 BAD_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
 DUMP_PAYLOAD = "ERR DUMP payload version or checksum are wrong"
 BAD_DATA_FORMAT = "ERR Bad data format"
+
+# --- scripting (EVAL, SCRIPT) -----------------------------------------------------------------
+NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
+BUSY_SCRIPT = ("BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
+               "SHUTDOWN NOSAVE.")
+NOTBUSY = "NOTBUSY No scripts in execution right now."
+UNKILLABLE = ("UNKILLABLE Sorry the script already executed write commands against the dataset. "
+              "You can either wait the script termination or kill the server in a hard way using "
+              "the SHUTDOWN NOSAVE command.")
+EXECABORT_BECAUSE = "EXECABORT Transaction discarded because of: {error}"
+SCRIPT_NON_LOCAL_KEY = "Script attempted to access a non local key in a cluster node"
+# Atoll's own: commands a script cannot run here (answered by the gateway for clients, or
+# whole-keyspace commands when the keyspace is split over several shards).
+SCRIPT_UNSUPPORTED = "This Redis command is not supported from scripts by Atoll"
+SCRIPT_TOO_LONG = ("Atoll stopped a script over keys of several shards: it ran longer than "
+                   "busy-reply-threshold")
+SCRIPT_DEBUGGER = "ERR Atoll does not have the Lua debugger (SCRIPT DEBUG YES|SYNC)"

@@ -37,6 +37,9 @@ EXT_DEFERRED = 5  # the entry waits for intents (shard/intents.py); its reply co
 # A message from a shard with this batch id is not an answer to a batch: it carries
 # ``[[token, reply], ...]`` for blocking commands served (or timed out) since.
 UNSOLICITED = 0
+# The token of an unsolicited item that says whether the shard runs a busy script (1) or
+# not any more (0); see shard/busy.py.
+BUSY_NOTICE = -1
 
 
 def meta(db: int, resp3: bool, structured: bool = False, origin: int = 0) -> int:
