@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from gateway import cross
+from gateway.intents import holding
 from persistence.assemble import assemble
 from shard.errors import RedisError
 from shard.reply import OK, Simple
@@ -71,8 +72,16 @@ class Snapshots:
         from shard import wire
 
         meta = wire.meta(0, False, structured=True)
-        begun = await asyncio.gather(*[links.request(link, meta, [b"__snapshot_begin", token, parts[i]])
-                                       for i, link in enumerate(links.links)])
+        if len(links.links) > 1:
+            # The cut happens under intents on every shard: no cross-shard command or
+            # transaction is half applied in the image.
+            async with holding(self.gw, whole=True) as tx:
+                by_shard = await tx.each({i: [b"__snapshot_begin", token, parts[i]]
+                                          for i in range(len(links.links))}, 0)
+            begun = [by_shard[i] for i in range(len(links.links))]
+        else:
+            begun = [await links.request(links.links[0], meta,
+                                         [b"__snapshot_begin", token, parts[0]])]
         errors = [b for b in begun if isinstance(b, RedisError)]
         if errors:
             await self._all(b"__snapshot_end", token, b"0", b"0")
