@@ -178,7 +178,7 @@ def test_bgsave_never_cuts_a_cross_shard_command_in_half(tmp_path: Path) -> None
         for _ in range(25):
             saves = _persistence(client)["rdb_saves"]
             assert client.bgsave()
-            wait_until(lambda: _persistence(client)["rdb_saves"] > saves, timeout=60,
+            wait_until(lambda saves=saves: _persistence(client)["rdb_saves"] > saves, timeout=60,
                        what="bgsave end")
             records = {r.key: r.data for r in
                        FileReader((tmp_path / "dump.rdb").read_bytes()).records()}
