@@ -20,10 +20,13 @@ a restarted gateway can release what its previous life held (``__hello``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from shard.table import INTERNAL, command
+
+log = logging.getLogger("atoll.shard")
 
 GATEWAY_SHIFT = 40  # txid = gateway index << GATEWAY_SHIFT | counter
 
@@ -197,5 +200,7 @@ def hello(ctx: Any, args: list[bytes]) -> Any:
     """A gateway (re)started: drop the intents its previous life may have left behind."""
     released = ctx.shard.intents.release_gateway(int(args[0]))
     if released:
+        log.warning("Shard %d: released the intents of %d transaction(s) of gateway %s, which "
+                    "restarted", ctx.shard.index, released, args[0].decode())
         ctx.shard.retry_waiting()
     return released
