@@ -161,7 +161,7 @@ def _abandon(gw: Gateway, future: asyncio.Future[Any], waiter: BlockingWaiter) -
     def give_back(done: asyncio.Future[Any]) -> None:
         reply = done.result()
         if _popped(reply):
-            gw.give_back_values(waiter.argv, waiter.db, reply)
+            gw.give_back_values(waiter.argv, waiter.db, reply, lost_race=True)
 
     if future.done():
         give_back(future)

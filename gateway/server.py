@@ -186,17 +186,25 @@ class Gateway:
         answer.add_done_callback(settled)
 
     def give_back(self, link: Any, waiter: Any, reply: Any) -> None:
-        """Put back what a blocking pop took for a client that had already gone."""
+        """Put back what a dropped wait took: its client had gone, or it lost the race of a
+        wait over several shards."""
         self.give_back_values(waiter.argv, waiter.db,
-                              bytes(reply) if isinstance(reply, bytes) else b"")
+                              bytes(reply) if isinstance(reply, bytes) else b"",
+                              lost_race=waiter.abandoned)
 
-    def give_back_values(self, argv: list[bytes], db: int, reply: bytes) -> None:
+    def give_back_values(self, argv: list[bytes], db: int, reply: bytes,
+                         lost_race: bool = False) -> None:
+        """Undo a pop nobody will read: its client left, or (``lost_race``) another shard
+        served the same wait over several shards first (routine, so not a warning)."""
         from gateway.orphans import give_back_command
 
         command = give_back_command(argv, reply)
         if command is not None:
-            log.warning("Giving back values popped for a client that disconnected: %s",
-                        command[0].decode())
+            if lost_race:
+                log.debug("Giving back values a losing shard popped: %s", command[0].decode())
+            else:
+                log.warning("Giving back values popped for a client that disconnected: %s",
+                            command[0].decode())
             meta = wire.meta(db, False, structured=True)
             self.links.request(self.links.shard_of(command[1]), meta, command)
 

@@ -161,3 +161,85 @@ def test_value_popped_for_a_vanishing_client_is_given_back(atoll: AtollServer) -
         else:
             wait_until(lambda: r.lrange("race{b}", 0, -1) == [b"v"], timeout=5,
                        what="the value back in its list")
+
+
+def test_blocking_pops_over_several_shards(atoll: AtollServer) -> None:
+    """BLPOP/BZPOPMIN/BLMPOP with keys on both shards: the first non-empty key in argument
+    order wins at once; otherwise the first shard to get a value serves the client; timeouts,
+    CLIENT UNBLOCK and MULTI behave as in Redis."""
+    r = atoll.client()
+    a, b = "multi:a", "multi:b"
+    assert atoll_shard_count_differs(r, a.encode(), b.encode())
+    r.delete(a, b)
+    r.rpush(b, "b1")
+    r.rpush(a, "a1")
+    assert r.blpop([a, b], 1) == (a.encode(), b"a1")  # argument order, not shard order
+    assert r.blpop([a, b], 1) == (b.encode(), b"b1")
+    assert r.blpop([a, b], 0.1) is None  # times out
+    r.set(a, "string")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        r.blpop([a, b], 1)
+    r.delete(a)
+    assert r.blmpop(1, 2, a, b, direction="LEFT", count=5) is None
+    r.rpush(b, "x", "y", "z")
+    assert r.blmpop(1, 2, a, b, direction="RIGHT", count=2) == [b.encode(), [b"z", b"y"]]
+    r.delete(b)
+
+    got: list[object] = []
+    waiter = atoll.client()
+    waiter_id = waiter.client_id()
+    thread = threading.Thread(target=lambda: got.append(waiter.bzpopmin([a, b], 0)))
+    thread.start()
+    wait_until(lambda: is_blocked(r, waiter_id), what="client blocked on two shards")
+    r.zadd(b, {"m": 1.5})
+    thread.join(10)
+    assert got == [(b.encode(), b"m", 1.5)]
+    assert r.exists(a, b) == 0  # nothing was popped twice or left behind
+    wait_until(lambda: not is_blocked(r, waiter_id), what="waits dropped")
+
+    def pop_or_error() -> None:
+        try:
+            got.append(waiter.blpop([a, b], 0))
+        except redis.ResponseError as exc:
+            got.append(str(exc))
+
+    thread = threading.Thread(target=pop_or_error)
+    thread.start()
+    wait_until(lambda: is_blocked(r, waiter_id), what="client blocked again")
+    assert r.client_unblock(waiter_id, error=True) == 1
+    thread.join(10)
+    assert got[1] == "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+    wait_until(lambda: not is_blocked(r, waiter_id), what="every wait ended")
+    assert r.client_unblock(waiter_id) == 0
+
+    pipe = r.pipeline(transaction=True)
+    pipe.blpop([a, b], 0)  # inside MULTI it never blocks
+    pipe.rpush(a, "v")
+    pipe.blpop([b, a], 0)
+    assert pipe.execute() == [None, 1, (a.encode(), b"v")]
+
+
+def test_no_value_is_lost_when_two_shards_serve_one_waiter_at_once(atoll: AtollServer) -> None:
+    """Pushing to both keys of a multi-shard BLPOP at once: the client gets one value and the
+    other stays (given back if its shard had popped it too)."""
+    r = atoll.client()
+    a, b = "race:a", "race:b"
+    assert atoll_shard_count_differs(r, a.encode(), b.encode())
+    for round_ in range(20):
+        r.delete(a, b)
+        waiter = atoll.client()
+        waiter_id = waiter.client_id()
+        got: list[object] = []
+        thread = threading.Thread(target=lambda: got.append(waiter.blpop([a, b], 0)))
+        thread.start()
+        wait_until(lambda: is_blocked(r, waiter_id), what="client blocked")
+        pipe = r.pipeline(transaction=False)
+        pipe.rpush(a, f"a{round_}")
+        pipe.rpush(b, f"b{round_}")
+        pipe.execute()
+        thread.join(10)
+        key, value = got[0]
+        wait_until(lambda: r.llen(a) + r.llen(b) == 1, what="the other value back")
+        left = r.lrange(a, 0, -1) + r.lrange(b, 0, -1)
+        assert sorted([value, *left]) == [f"a{round_}".encode(), f"b{round_}".encode()]
+        waiter.close()
