@@ -230,9 +230,9 @@ def test_no_value_is_lost_when_two_shards_serve_one_waiter_at_once(atoll: AtollS
         waiter = atoll.client()
         waiter_id = waiter.client_id()
         got: list[object] = []
-        thread = threading.Thread(target=lambda: got.append(waiter.blpop([a, b], 0)))
+        thread = threading.Thread(target=lambda w=waiter, g=got: g.append(w.blpop([a, b], 0)))
         thread.start()
-        wait_until(lambda: is_blocked(r, waiter_id), what="client blocked")
+        wait_until(lambda i=waiter_id: is_blocked(r, i), what="client blocked")
         pipe = r.pipeline(transaction=False)
         pipe.rpush(a, f"a{round_}")
         pipe.rpush(b, f"b{round_}")
