@@ -249,6 +249,8 @@ class ShardExecutor:
         if spec.name in _SIGNAL_ALL:
             self.blocked.signal_all()
         keys = [argv[p] for p in spec.key_positions(argv)]
+        if spec.name == "smove" and self.ctx.unchanged is not None:
+            keys.remove(self.ctx.unchanged)
         if self.blocked.by_key:
             self.blocked.signal(db, keys)
         if self.watches.by_key:

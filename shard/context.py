@@ -17,7 +17,7 @@ class Ctx:
     ``resp3`` and ``name`` before each call.
     """
 
-    __slots__ = ("ks", "db", "resp3", "spec", "config", "shard", "events", "notes")
+    __slots__ = ("ks", "db", "resp3", "spec", "config", "shard", "events", "notes", "unchanged")
 
     def __init__(self, ks: Keyspace, config: dict[str, Any] | None = None) -> None:
         self.ks = ks
@@ -26,6 +26,9 @@ class Ctx:
         self.spec: Any = None
         self.config: dict[str, Any] = config if config is not None else {}
         self.shard: Any = None
+        # A key a write command named but did not change (SMOVE's destination that already
+        # held the member): its watchers and waiters are not signalled, as in Redis.
+        self.unchanged: bytes | None = None
         self.events = 0  # notify-keyspace-events as bits (shard/notify.py); 0: off
         self.notes: list[list[bytes]] = []  # [channel, message] for the pub/sub actor
 

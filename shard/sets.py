@@ -475,6 +475,7 @@ def srandmember(ctx: Ctx, args: list[bytes]) -> Any:
 )
 def smove(ctx: Ctx, args: list[bytes]) -> Any:
     src_key, dst_key, member = args
+    ctx.unchanged = None
     source = ctx.lookup(src_key)
     if source is None:
         return 0
@@ -493,6 +494,8 @@ def smove(ctx: Ctx, args: list[bytes]) -> Any:
     if dest.add(member, max_intset_entries(ctx)):
         ctx.ks.modified(ctx.db, dst_key)
         ctx.notify(SET, b"sadd", dst_key)
+    else:
+        ctx.unchanged = dst_key
     return 1
 
 

@@ -381,3 +381,16 @@ def test_sscan_unknown_cursor_starts_over(ex: ShardExecutor) -> None:
         call(ex, "SSCAN", "s", "0", "COUNT", "1")
     _, chunk = call(ex, "SSCAN", "s", cursor, "COUNT", "30")
     assert len(chunk) == 30
+
+
+def test_smove_touches_the_destination_only_when_it_changes(ex: ShardExecutor) -> None:
+    """Redis signals SMOVE's destination only when the member was added (Tcl 'SMOVE only
+    notify dstset when the addition is successful')."""
+    call(ex, "SADD", "src", "a", "b")
+    call(ex, "SADD", "dst", "a")
+    call(ex, "__watch", 1, "dst")
+    assert call(ex, "SMOVE", "src", "dst", "a") == 1  # dst already held it
+    assert call(ex, "__watchcheck", 1) == 0
+    call(ex, "__watch", 1, "dst")
+    assert call(ex, "SMOVE", "src", "dst", "b") == 1
+    assert call(ex, "__watchcheck", 1) == 1
