@@ -15,15 +15,13 @@ import argparse
 import csv
 import io
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vs_redis import benchmark, free_port, wait_ping  # noqa: E402
+from vs_redis import benchmark, both_servers  # noqa: E402
 
 
 def mset_args(tagged: bool) -> list[str]:
@@ -88,21 +86,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=50000)
     parser.add_argument("--clients", type=int, default=50)
     args = parser.parse_args()
-    workdir = tempfile.mkdtemp(prefix="atoll-cross-")
-    here = os.path.dirname(os.path.abspath(__file__))
-    atoll_bin = shutil.which("atoll-server") or os.path.join(os.path.dirname(sys.executable),
-                                                             "atoll-server")
-    redis_port, atoll_port = free_port(), free_port()
-    procs = [
-        subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "",
-                          "--appendonly", "no", "--dir", workdir], stdout=subprocess.DEVNULL),
-        subprocess.Popen([atoll_bin, os.path.join(here, "..", "conf", "atoll.conf"), "--port",
-                          str(atoll_port), "--save", "", "--dir", workdir, "--shards",
-                          str(args.shards)], stdout=subprocess.DEVNULL),
-    ]
-    try:
-        wait_ping(redis_port)
-        wait_ping(atoll_port)
+    with both_servers(args.shards) as (redis_port, atoll_port):
         print(f"shards={args.shards} clients={args.clients} requests={args.requests} "
               f"cores={os.cpu_count()}")
         print("1. MSET of 10 keys (-P 1)")
@@ -122,15 +106,6 @@ def main() -> int:
                 loaded = benchmark(atoll_port, test, pipeline, count, args.clients)
             print(f"{test} -P {pipeline:<5}{alone:10.0f}{loaded:10.0f}{loaded / alone:8.2f}"
                   f"{background.rate:9.0f}")
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

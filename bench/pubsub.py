@@ -13,14 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__))))
-from vs_redis import free_port, wait_ping  # noqa: E402
+from vs_redis import both_servers  # noqa: E402
 
 PAYLOAD = b"x" * 32
 
@@ -83,21 +80,7 @@ def main() -> int:
     parser.add_argument("--pipeline", type=int, default=16)
     parser.add_argument("--subscribers", default="1,10,100")
     args = parser.parse_args()
-    workdir = tempfile.mkdtemp(prefix="atoll-bench-")
-    redis_port, atoll_port = free_port(), free_port()
-    here = os.path.dirname(os.path.abspath(__file__))
-    atoll_bin = os.path.join(os.path.dirname(sys.executable), "atoll-server")
-    procs = [
-        subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "",
-                          "--appendonly", "no", "--dir", workdir], stdout=subprocess.DEVNULL),
-        subprocess.Popen([atoll_bin, os.path.join(here, "..", "conf", "atoll.conf"),
-                          "--port", str(atoll_port), "--save", "", "--dir", workdir,
-                          "--shards", str(args.shards), "--gateways", str(args.gateways)],
-                         stdout=subprocess.DEVNULL),
-    ]
-    try:
-        wait_ping(redis_port)
-        wait_ping(atoll_port)
+    with both_servers(args.shards, args.gateways) as (redis_port, atoll_port):
         print(f"messages={args.messages} pipeline={args.pipeline} shards={args.shards} "
               f"gateways={args.gateways} payload={len(PAYLOAD)}B cores={os.cpu_count()}")
         print(f"{'subscribers':>11} {'redis msg/s':>12} {'atoll msg/s':>12} {'ratio':>7}")
@@ -106,15 +89,6 @@ def main() -> int:
             atoll_rate = asyncio.run(run_one(atoll_port, count, args.messages, args.pipeline))
             print(f"{count:>11} {redis_rate:12.0f} {atoll_rate:12.0f} "
                   f"{atoll_rate / redis_rate:7.3f}")
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

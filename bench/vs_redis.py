@@ -10,6 +10,7 @@ and the ratio Atoll/Redis per test plus the geometric mean per pipeline depth.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import math
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 
 TESTS = ["set", "get", "incr", "lpush"]
 
@@ -56,6 +58,37 @@ def benchmark(port: int, test: str, pipeline: int, requests: int, clients: int) 
     return float((wanted or rows)[-1][1])
 
 
+@contextlib.contextmanager
+def both_servers(shards: int, gateways: int = 1) -> Iterator[tuple[int, int]]:
+    """A real redis-server and Atoll on free loopback ports, no persistence: (redis, atoll)."""
+    workdir = tempfile.mkdtemp(prefix="atoll-bench-")
+    redis_port, atoll_port = free_port(), free_port()
+    here = os.path.dirname(os.path.abspath(__file__))
+    atoll_bin = (shutil.which("atoll-server")
+                 or os.path.join(os.path.dirname(sys.executable), "atoll-server"))
+    procs = [
+        subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "",
+                          "--appendonly", "no", "--dir", workdir], stdout=subprocess.DEVNULL),
+        subprocess.Popen([atoll_bin, os.path.join(here, "..", "conf", "atoll.conf"), "--port",
+                          str(atoll_port), "--save", "", "--appendonly", "no", "--dir", workdir,
+                          "--shards", str(shards), "--gateways", str(gateways)],
+                         stdout=subprocess.DEVNULL),
+    ]
+    try:
+        wait_ping(redis_port)
+        wait_ping(atoll_port)
+        yield redis_port, atoll_port
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shards", type=int, default=2)
@@ -69,21 +102,7 @@ def main() -> int:
     parser.add_argument("--tests", default=",".join(TESTS))
     args = parser.parse_args()
     tests = args.tests.split(",")
-    workdir = tempfile.mkdtemp(prefix="atoll-bench-")
-    redis_port, atoll_port = free_port(), free_port()
-    here = os.path.dirname(os.path.abspath(__file__))
-    atoll_bin = shutil.which("atoll-server") or os.path.join(os.path.dirname(sys.executable), "atoll-server")
-    procs = [
-        subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no",
-                          "--dir", workdir], stdout=subprocess.DEVNULL),
-        subprocess.Popen([atoll_bin, os.path.join(here, "..", "conf", "atoll.conf"), "--port", str(atoll_port),
-                          "--save", "", "--appendonly", "no", "--dir", workdir,
-                          "--shards", str(args.shards), "--gateways", str(args.gateways)],
-                         stdout=subprocess.DEVNULL),
-    ]
-    try:
-        wait_ping(redis_port)
-        wait_ping(atoll_port)
+    with both_servers(args.shards, args.gateways) as (redis_port, atoll_port):
         results: dict[tuple[str, int], dict[str, list[float]]] = {}
         flip = False
         for _ in range(args.rounds):
@@ -111,15 +130,6 @@ def main() -> int:
                 print(f"{test:8} {pipeline:>3} {redis_rps:12.0f} {atoll_rps:12.0f} {ratio:7.3f}")
             geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
             print(f"{'geomean':8} {pipeline:>3} {'':12} {'':12} {geo:7.3f}")
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

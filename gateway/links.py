@@ -11,27 +11,15 @@ a late reply for a failed batch is dropped, so a reply can never reach the wrong
 from __future__ import annotations
 
 import asyncio
-import binascii
 from collections.abc import Callable
 from typing import Any
 
 import zmq
 
 from shard import wire
-
-NSLOTS = 16384
-# CRC16-CCITT (XMODEM), the one Redis Cluster uses.
-crc16 = binascii.crc_hqx
-
-
-def key_slot(key: bytes) -> int:
-    """The hash slot of a key, honouring ``{hash tags}``."""
-    start = key.find(b"{")
-    if start >= 0:
-        end = key.find(b"}", start + 1)
-        if end > start + 1:
-            key = key[start + 1 : end]
-    return crc16(key, 0) & (NSLOTS - 1)
+from shard.slots import NSLOTS, default_owner
+from shard.slots import crc16 as crc16
+from shard.slots import key_slot as key_slot
 
 
 class Slot:
@@ -139,7 +127,7 @@ class ShardLinks:
         self.links = [ShardLink(i, ep, self.context) for i, ep in enumerate(endpoints)]
         n = len(self.links)
         # Contiguous slot ranges per shard, like a fresh Redis Cluster.
-        self.slot_owner = [min(slot * n // NSLOTS, n - 1) for slot in range(NSLOTS)]
+        self.slot_owner = [default_owner(slot, n) for slot in range(NSLOTS)]
         self.flush_scheduled = False
         self.batch_id = 0
         self.on_replies_done: Callable[[], None] = lambda: None

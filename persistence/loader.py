@@ -13,19 +13,16 @@ import sys
 import time
 from typing import Any
 
-from gateway.links import NSLOTS, key_slot
 from persistence import FATAL_EXIT
 from persistence.rdb import RdbError
 from persistence.rdb_reader import FileReader
 from shard.rdb_values import from_rdb
+from shard.slots import default_owner, key_slot
 
 log = logging.getLogger("atoll.shard")
 
 
-
-def owner_of(slot: int, shards: int) -> int:
-    """The shard owning ``slot``: contiguous ranges, as ``gateway.links.ShardLinks`` maps."""
-    return min(slot * shards // NSLOTS, shards - 1)
+owner_of = default_owner  # the shard owning a slot (shard/slots.py)
 
 
 def snapshot_path(config: dict[str, Any]) -> str:

@@ -24,12 +24,12 @@ from shard.context import Ctx, int_arg
 from shard.errors import RedisError
 from shard.lua_env import PRELUDE, Converter, ScriptError, lua_type, new_runtime, raising, to_resp
 from shard.reply import OK, PONG, Raw
+from shard.slots import default_owner, key_slot
 from shard.table import FANOUT, SHARD, command, container, lookup, numkeys_at
 
 log = logging.getLogger("atoll.shard")
 
 HOOK_INSTRUCTIONS = 100_000
-NSLOTS = 16384
 # Commands a script may run although they are answered by the gateway for clients.
 _SCRIPT_LOCAL = {"ping", "echo", "select"}
 
@@ -276,7 +276,7 @@ class ScriptEngine:
             return key in self.local_keys
         if self.nshards <= 1:
             return True
-        return min(_slot(key) * self.nshards // NSLOTS, self.nshards - 1) == self.index
+        return default_owner(key_slot(key), self.nshards) == self.index
 
     def _setresp(self, *args: Any) -> None:
         if self.run is None:
@@ -338,15 +338,6 @@ def _load_whole_table() -> None:
     import gateway.transactions  # noqa: F401
 
 
-def _slot(key: bytes) -> int:
-    import binascii
-
-    start = key.find(b"{")
-    if start >= 0:
-        end = key.find(b"}", start + 1)
-        if end > start + 1:
-            key = key[start + 1:end]
-    return binascii.crc_hqx(key, 0) & (NSLOTS - 1)
 
 
 def _arguments(args: tuple[Any, ...]) -> list[bytes]:
