@@ -38,4 +38,5 @@ def manifest(data_dir: str, port: int | None) -> dict[str, Any]:
     if len(found) > 1:
         ports = ", ".join(str(m["port"]) for m in found)
         raise ControlError(f"several servers run in {data_dir} (ports {ports}): pick one with --port")
-    return found[0]
+    result: dict[str, Any] = found[0]
+    return result

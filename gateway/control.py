@@ -18,7 +18,6 @@ the map changed meanwhile (gateway/transactions.py).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -27,8 +26,15 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from gateway.links import BlockingWaiter, GroupPart, Slot, key_slot
-from server.control import ControlError, Handler, answer, bind_control, control_endpoint
-from server.control import process_memory, run_dir_of
+from server.control import (
+    ControlError,
+    Handler,
+    answer,
+    bind_control,
+    control_endpoint,
+    process_memory,
+    run_dir_of,
+)
 from shard import errors, wire
 from shard.errors import RedisError
 from shard.table import TABLE
@@ -50,15 +56,16 @@ class GatewayControl:
             "unpark": self.unpark, "save": self.save,
         }
         self.links.on_moved = self.reroute
-        gw.loop.add_reader(self.sock.getsockopt(zmq.FD), self.readable)
+        self.fd = int(self.sock.getsockopt(zmq.FD))
+        gw.loop.add_reader(self.fd, self.readable)
         gw.loop.call_soon(self.readable)  # the FD is edge-triggered: look once now
 
     def close(self) -> None:
-        self.gw.loop.remove_reader(self.sock.getsockopt(zmq.FD))
+        self.gw.loop.remove_reader(self.fd)
         self.sock.close(0)
 
     def readable(self) -> None:
-        while self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while int(self.sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
             try:
                 *envelope, payload = self.sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:

@@ -181,7 +181,8 @@ class ShardLinks:
             end = key.find(b"}", start + 1)
             if end > start + 1:
                 key = key[start + 1 : end]
-        return self.route_links[self.slot_owner[crc16(key, 0) & 16383]]
+        link: ShardLink = self.route_links[self.slot_owner[crc16(key, 0) & 16383]]
+        return link
 
     def send(self, link: ShardLink, entry: list[Any], waiter: Any) -> None:
         link.outgoing.append(entry)

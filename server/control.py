@@ -43,7 +43,7 @@ def run_dir_of(endpoint: str) -> str:
 
 
 def bind_control(context: zmq.Context[Any], endpoint: str) -> zmq.Socket[Any]:
-    sock = context.socket(zmq.ROUTER)
+    sock: zmq.Socket[Any] = context.socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.bind(endpoint)
     return sock
@@ -64,7 +64,8 @@ def answer(handlers: dict[str, Handler], payload: bytes) -> bytes:
     except Exception as exc:  # a bug must not take the actor down
         log.exception("control request failed")
         reply = {"v": VERSION, "ok": False, "error": f"internal error: {type(exc).__name__}: {exc}"}
-    return msgpack.packb(reply, use_bin_type=True)
+    packed: bytes = msgpack.packb(reply, use_bin_type=True)
+    return packed
 
 
 def drain(sock: zmq.Socket[Any], handlers: dict[str, Handler]) -> None:

@@ -12,8 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from server.control import ControlClient, ControlError, Handler, bind_control, control_endpoint
-from server.control import drain, process_memory
+from server.control import (
+    ControlClient,
+    ControlError,
+    Handler,
+    bind_control,
+    control_endpoint,
+    drain,
+    process_memory,
+)
 from server.migration import Job, Mover, rebalance_plan
 from server.slotmap import parse_slots
 

@@ -60,7 +60,9 @@ def _default(value: Any) -> Any:
     if type(value) is Deferred:
         return msgpack.ExtType(EXT_DEFERRED, value.token.to_bytes(8, "big"))
     if type(value) is Moved:
-        return msgpack.ExtType(EXT_MOVED, pack(value.entry))
+        # A packer of its own: the shared one is in the middle of packing the whole message.
+        return msgpack.ExtType(EXT_MOVED, msgpack.packb(value.entry, use_bin_type=True,
+                                                        default=_default, strict_types=True))
     if isinstance(value, (list, tuple, set, frozenset)):
         return list(value)
     if isinstance(value, bytes):
