@@ -144,7 +144,7 @@ async def wait_many(gw: Gateway, conn: ClientConnection, spec: CommandSpec, argv
         future: asyncio.Future[Any] = gw.loop.create_future()
         share = _share(spec, argv, shard_keys)
         waiter = BlockingWaiter(future, conn, share)
-        gw.links.send(gw.links.links[index], [meta, share], waiter)
+        gw.links.send(gw.links.route_links[index], [meta, share], waiter)
         waits.append((future, waiter))
     await asyncio.wait([future for future, _ in waits], return_when=asyncio.FIRST_COMPLETED)
     done = [(f, w) for f, w in waits if f.done()]

@@ -41,6 +41,7 @@ class ClientConnection(asyncio.Protocol):
         self.multi_error = False
         self.watching: set[int] = set()  # shards holding this client's WATCHes
         self.watched: list[tuple[int, bytes]] = []  # and the (db, key) pairs watched
+        self.watch_map_version = 0  # the slot map's version at the first WATCH
         # The router's dispatch, or gateway/pubsub_commands.special_dispatch while the client
         # is subscribed or its replies are off: those modes cost the hot path nothing.
         self.dispatch: Any = gateway.router.dispatch

@@ -44,12 +44,20 @@ class Transaction:
         self.holding: list[int] = []  # shard indexes
 
     def shard_of(self, key: bytes) -> int:
-        return self.links.slot_owner[key_slot(key)]
+        return self.links.slot_home[key_slot(key)]  # never the parking place of a move
 
     # --- intents -------------------------------------------------------------------------
 
     async def acquire(self, keys: Iterable[Slot] = (), whole: bool = False) -> None:
         """Hold ``keys`` ((db, key) pairs) or, with ``whole``, every shard entirely."""
+        keys = list(keys)
+        while True:
+            version = self.links.map_version
+            if await self._acquire(keys, whole) and version == self.links.map_version:
+                return
+            self.release()  # a slot moved meanwhile (gateway/control.py): plan again
+
+    async def _acquire(self, keys: Iterable[Slot], whole: bool) -> bool:
         per_shard: dict[int, list[bytes]] = {}
         if whole:
             per_shard = {index: [b"*"] for index in range(len(self.links.links))}
@@ -63,12 +71,16 @@ class Transaction:
                        if ok == 1]
             self.holding = granted
             if len(granted) == len(order):
-                return
+                return True
             self.release()
         for index in order:
-            if await self._lock(index, b"WAIT", per_shard[index]) != 1:
+            answer = await self._lock(index, b"WAIT", per_shard[index])
+            if type(answer) is wire.Moved:
+                return False
+            if answer != 1:
                 raise RedisError("ERR could not take intents: shard unavailable")
             self.holding.append(index)
+        return True
 
     def _lock(self, index: int, mode: bytes, args: list[bytes]) -> asyncio.Future[Any]:
         meta = wire.meta(0, False, structured=True, origin=self.origin)

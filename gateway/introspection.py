@@ -188,6 +188,9 @@ def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]
         ("migrate_cached_sockets", 0),  # no MIGRATE yet, so no cached connections
         ("total_error_replies", gw.stats["errors"] + sum(int(s[b"error_replies"]) for s in shards)),
         ("total_reads_processed", gw.stats["reads"]),
+        # Per shard, the numbers atoll-admin shows (shard/control.py ShardStats).
+        *[(f"atoll_shard_{name}", ",".join(str(s.get(name.encode(), 0)) for s in shards))
+          for name in ("ops_per_sec", "latency_p50_us", "latency_p99_us")],
     ]
 
 

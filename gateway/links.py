@@ -118,22 +118,43 @@ class ShardLink:
         self.monitor = self.sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
 
 
+class ParkedLink:
+    """Where entries for slots being moved wait in the gateway (gateway/control.py): shaped
+    like a ShardLink for ``ShardLinks.send``, but never flushed to a socket.  Entries a shard
+    answered ``Moved`` while their slots are parked wait in ``redirected``: they are older
+    than everything parked, so they leave first."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.outgoing: list[Any] = []
+        self.waiters: list[Any] = []
+        self.redirected: list[tuple[list[Any], Any]] = []
+
+
 class ShardLinks:
     """All links of one gateway and the slot -> shard map."""
 
-    def __init__(self, endpoints: list[str], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, endpoints: list[str], loop: asyncio.AbstractEventLoop,
+                 owners: list[int] | None = None) -> None:
         self.context = zmq.Context()
         self.loop = loop
         self.links = [ShardLink(i, ep, self.context) for i, ep in enumerate(endpoints)]
         n = len(self.links)
-        # Contiguous slot ranges per shard, like a fresh Redis Cluster.
-        self.slot_owner = [default_owner(slot, n) for slot in range(NSLOTS)]
+        # The supervisor's slot map (server/slotmap.py); contiguous ranges by default.
+        # ``slot_owner`` routes client commands and says ``park.index`` for slots being moved;
+        # ``slot_home`` is the shard that holds a slot's keys now (cross-shard plans use it).
+        self.slot_home = list(owners) if owners else [default_owner(s, n) for s in range(NSLOTS)]
+        self.slot_owner = list(self.slot_home)
+        self.map_version = 0  # bumped when a slot changes owner (WATCH compares it)
+        self.park = ParkedLink(n)
+        self.route_links: list[Any] = [*self.links, self.park]
         self.flush_scheduled = False
         self.batch_id = 0
         self.on_replies_done: Callable[[], None] = lambda: None
         self.on_orphan: Callable[[ShardLink, BlockingWaiter, Any], None] = lambda *_: None
         self.on_stale_wait: Callable[[BlockingWaiter], None] = lambda waiter: None
         self.on_busy: Callable[[ShardLink, Any], None] = lambda link, busy: None
+        self.on_moved: Callable[[Any, Any], None] = lambda waiter, moved: None
         self.shard_down_error: tuple[bytes, Any] = (b"-ERR shard unavailable\r\n", None)
         for link in self.links:
             loop.add_reader(link.sock.getsockopt(zmq.FD), self._readable, link)
@@ -147,7 +168,8 @@ class ShardLinks:
             end = key.find(b"}", start + 1)
             if end > start + 1:
                 key = key[start + 1 : end]
-        return self.links[self.slot_owner[crc16(key, 0) & 16383]]
+        link: ShardLink = self.route_links[self.slot_owner[crc16(key, 0) & 16383]]
+        return link
 
     def send(self, link: ShardLink, entry: list[Any], waiter: Any) -> None:
         link.outgoing.append(entry)
@@ -228,6 +250,9 @@ class ShardLinks:
         (``Deferred`` for intents, ``Blocked`` for a blocking command); the real reply then
         comes later in an unsolicited message under the same token."""
         kind = type(reply)
+        if kind is wire.Moved:
+            self.on_moved(waiter, reply)
+            return
         if kind is wire.Deferred:
             link.blocked[reply.token] = waiter
             return

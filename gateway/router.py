@@ -115,7 +115,7 @@ class Router:
             if commands is None:
                 commands = group.entries[index] = []
                 group.missing += 1
-                self.links.send(self.links.links[index], [meta, commands], GroupPart(group, index))
+                self.links.send(self.links.route_links[index], [meta, commands], GroupPart(group, index))
             commands.append(argv)
             group.order.append(index)
             return
@@ -161,7 +161,7 @@ class Router:
         shards = {owner[key_slot(argv[p])] for p in positions}
         if "blocking" in spec.flags:
             if len(shards) == 1:
-                conn.run_async(blocking.wait_one(self.gateway, conn, links.links[shards.pop()],
+                conn.run_async(blocking.wait_one(self.gateway, conn, links.route_links[shards.pop()],
                                                  meta, argv))
             elif spec.name in ("blmove", "brpoplpush"):
                 conn.run_async(blocking.move_between(self.gateway, conn, spec, argv))
@@ -169,7 +169,7 @@ class Router:
                 conn.run_async(blocking.wait_many(self.gateway, conn, spec, argv, positions))
             return
         if len(shards) == 1:
-            links.send(links.links[shards.pop()], [meta, argv], conn.new_slot())
+            links.send(links.route_links[shards.pop()], [meta, argv], conn.new_slot())
             return
         conn.run_async(cross.atomically(self.gateway, conn, spec, argv, positions))
 

@@ -26,7 +26,8 @@ log = logging.getLogger("atoll.gateway")
 
 class Gateway:
     def __init__(self, index: int, config: Config, shard_endpoints: list[str],
-                 loop: asyncio.AbstractEventLoop, run_id: str, supervisor: Any = None) -> None:
+                 loop: asyncio.AbstractEventLoop, run_id: str, supervisor: Any = None,
+                 owners: list[int] | None = None) -> None:
         import gateway.acl_commands  # noqa: F401  (registers the gateway's own commands)
         import gateway.commands  # noqa: F401
         import gateway.introspection  # noqa: F401
@@ -45,7 +46,7 @@ class Gateway:
         self.port = int(config.value("port"))
         self.databases = int(config.value("databases"))
         self.executable = os.path.abspath(sys.argv[0])
-        self.links = ShardLinks(shard_endpoints, loop)
+        self.links = ShardLinks(shard_endpoints, loop, owners)
         down = "LOADING Atoll shard restarting: the command may not have run, retry it"
         self.links.shard_down_error = (b"-" + down.encode() + b"\r\n", RedisError(down))
         self.links.on_orphan = self.give_back
@@ -88,6 +89,11 @@ class Gateway:
         if supervisor is not None:
             loop.add_reader(supervisor.fileno(), self._from_supervisor)
         self.stopping = asyncio.Event()
+        self.control: Any = None
+        if shard_endpoints[0].startswith("ipc://"):
+            from gateway.control import GatewayControl
+
+            self.control = GatewayControl(self, shard_endpoints[0])
 
     def next_client_id(self) -> int:
         value = self._next_id
@@ -245,6 +251,8 @@ class Gateway:
             server.close()
         for conn in list(self.clients.values()):
             conn.close()
+        if self.control is not None:
+            self.control.close()
         self.links.close()
         self.pubsub.close()
 
@@ -280,7 +288,7 @@ def _listening_socket(address: str, port: int, backlog: int) -> socket.socket:
 
 
 def run_gateway(index: int, config_dict: dict[str, Any], shard_endpoints: list[str],
-                run_id: str, supervisor: Any = None) -> None:
+                run_id: str, supervisor: Any = None, owners: list[int] | None = None) -> None:
     """Process entry point."""
     import uvloop
 
@@ -294,7 +302,7 @@ def run_gateway(index: int, config_dict: dict[str, Any], shard_endpoints: list[s
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    gateway = Gateway(index, config, shard_endpoints, loop, run_id, supervisor)
+    gateway = Gateway(index, config, shard_endpoints, loop, run_id, supervisor, owners)
     loop.add_signal_handler(signal.SIGTERM, gateway.stopping.set)
     try:
         loop.run_until_complete(gateway.serve())

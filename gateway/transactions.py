@@ -70,10 +70,12 @@ async def _watch(conn: ClientConnection, keys: list[bytes]) -> Any:
     for key in keys:
         per_shard.setdefault(links.slot_owner[key_slot(key)], []).append(key)
         conn.watched.append((conn.db, key))
+    if not conn.watching:  # a slot move after this makes EXEC fail (see gateway/control.py)
+        conn.watch_map_version = links.map_version
     meta = wire.meta(conn.db, False, structured=True)
     for index, shard_keys in per_shard.items():
         conn.watching.add(index)
-        await links.request(links.links[index], meta, [b"__watch", b"%d" % conn.id, *shard_keys])
+        await links.request(links.route_links[index], meta, [b"__watch", b"%d" % conn.id, *shard_keys])
     return OK
 
 
@@ -88,7 +90,7 @@ def forget_watches(conn: ClientConnection) -> None:
     links = conn.gateway.links
     meta = wire.meta(0, False, structured=True)
     for index in conn.watching:
-        links.request(links.links[index], meta, [b"__unwatch", b"%d" % conn.id])
+        links.request(links.route_links[index], meta, [b"__unwatch", b"%d" % conn.id])
     conn.watching = set()
     conn.watched = []
 
@@ -122,6 +124,11 @@ async def run_transaction(conn: ClientConnection,
     gw = conn.gateway
     watching, watched = conn.watching, conn.watched
     conn.watching, conn.watched = set(), []
+    if watching and conn.watch_map_version != gw.links.map_version:
+        for index in watching:  # a watched key may have moved shards: abort, never guess
+            gw.links.request(gw.links.route_links[index], wire.meta(0, False, structured=True),
+                             [b"__unwatch", b"%d" % conn.id])
+        return NULL_ARRAY
     plan = _Plan(conn, queued, watched)
     if plan.one_shard is not None and watching <= {plan.one_shard}:
         reply = await _on_one_shard(conn, plan.one_shard, queued, check=bool(watching))
@@ -181,7 +188,7 @@ async def _on_one_shard(conn: ClientConnection, index: int,
     if check:
         commands.insert(0, [b"__watchcheck", b"%d" % conn.id])
     meta = conn.origin | (conn.db << wire.DB_SHIFT) | conn.resp3 | wire.RUN | wire.NOBLOCK
-    links.send(links.links[index], [meta, commands], BlockingWaiter(future, conn))
+    links.send(links.route_links[index], [meta, commands], BlockingWaiter(future, conn))
     replies = await future
     if replies is None:
         return None

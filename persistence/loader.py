@@ -36,9 +36,12 @@ def load_into(executor: Any, data: bytes, index: int, shards: int) -> tuple[int,
     now = ks.clock()
     loaded = expired = 0
     databases = len(ks.dbs)
+    owners = config.get("slot-owners")  # the supervisor's slot map (server/slotmap.py)
     for record in FileReader(data).records():
-        if shards > 1 and owner_of(key_slot(record.key), shards) != index:
-            continue
+        if shards > 1:
+            slot = key_slot(record.key)
+            if (owners[slot] if owners else owner_of(slot, shards)) != index:
+                continue
         if record.db >= databases:
             raise RdbError(f"the file uses database {record.db} but 'databases' is {databases}")
         if record.expire_ms is not None and record.expire_ms <= now:

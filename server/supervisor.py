@@ -62,15 +62,27 @@ class Supervisor:
         self.stopping = False
         self.exit_code = 0
         self.save_on_exit = bool(config.value("save"))  # on SIGTERM, as Redis with save points
+        from server.slotmap import SlotMap
+
+        self.data_dir = os.path.abspath(str(config.value("dir")))
+        self.slot_map = SlotMap.load(self.data_dir, self.shards)  # moves change it online
+        self.started_at = time.time()
+        self.spawned_at: dict[str, float] = {}
 
     def _make_run_dir(self) -> str:
         data_dir = os.path.abspath(str(self.config.value("dir")))
         os.makedirs(data_dir, exist_ok=True)
         path = os.path.join(data_dir, f".atoll-run-{self.config.value('port')}")
-        if len(path) > 80:  # ipc:// paths must fit in sun_path (108 bytes) with the file name
-            return tempfile.mkdtemp(prefix="atoll-")
-        if os.path.exists(path):
+        self.run_link = ""
+        if os.path.islink(path):
+            os.unlink(path)
+        elif os.path.exists(path):
             shutil.rmtree(path, ignore_errors=True)
+        if len(path) > 80:  # ipc:// paths must fit in sun_path (108 bytes) with the file name
+            short = tempfile.mkdtemp(prefix="atoll-")
+            os.symlink(short, path)  # atoll-admin finds the run directory from ``dir``
+            self.run_link = path
+            return short
         os.makedirs(path, mode=0o700)
         os.chmod(path, 0o700)
         return path
@@ -103,9 +115,10 @@ class Supervisor:
             self.pipes[name] = ours
             proc = self.mp.Process(target=run_gateway, name=name,
                                    args=(index, self._config_dict(), self.endpoints, self.run_id,
-                                         theirs))
+                                         theirs, list(self.slot_map.owners)))
         proc.start()
         self.children[name] = proc
+        self.spawned_at[name] = time.time()
         if kind == "gateway":
             theirs.close()
             for change in self.acl_changes:
@@ -117,6 +130,7 @@ class Supervisor:
         settings["shards"] = self.shards  # to find the keys of its slots in a snapshot
         settings["dir"] = os.path.abspath(str(cfg.value("dir")))
         settings["shard-count"] = self.shards  # maxmemory is split over the shards
+        settings["slot-owners"] = list(self.slot_map.owners)  # server/slotmap.py
         return settings
 
     def run(self) -> int:
@@ -130,6 +144,7 @@ class Supervisor:
         for i in range(self.gateways):
             self._spawn(f"gateway-{i}")
         log.info("All actors started; gateways listen on port %s", self.config.value("port"))
+        self._start_control()
         while not self.stopping:
             sentinels = {proc.sentinel: name for name, proc in self.children.items()}
             pipes = {id(pipe): (name, pipe) for name, pipe in self.pipes.items()}
@@ -142,6 +157,29 @@ class Supervisor:
                 elif item in sentinels:
                     self._restart(sentinels[item])
         return self._shutdown()
+
+    def _start_control(self) -> None:
+        """The control socket (atoll-admin) and the manifest it finds the actors by."""
+        from server.control import control_endpoint, write_manifest
+        from server.supervisor_control import SupervisorControl
+
+        self.control = SupervisorControl(self)
+        self.control.start()
+        names = ["supervisor", *(f"shard-{i}" for i in range(self.shards)),
+                 *(f"gateway-{i}" for i in range(self.gateways))]
+        write_manifest(self.run_dir, {
+            "protocol": 1, "pid": os.getpid(), "port": self.config.value("port"),
+            "dir": self.data_dir, "run_dir": self.run_dir, "shards": self.shards,
+            "gateways": self.gateways,
+            "control": {name: control_endpoint(self.run_dir, name) for name in names},
+        })
+
+    def slot_moved(self, slots: list[int], target: int) -> None:
+        """Record a finished group of a slot move and save the map next to the data."""
+        for slot in slots:
+            self.slot_map.owners[slot] = target
+        self.slot_map.version += 1
+        self.slot_map.save(self.data_dir)
 
     def _message(self, sender: str, pipe: Any) -> None:
         """A gateway's request: a setting changed by CONFIG SET, or SHUTDOWN."""
@@ -206,6 +244,8 @@ class Supervisor:
                 proc.kill()
                 proc.join()
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.run_link and os.path.islink(self.run_link):
+            os.unlink(self.run_link)
         self._remove_pidfile()
         log.warning("Atoll is now ready to exit, bye bye...")
         return self.exit_code

@@ -67,6 +67,10 @@ class ShardExecutor:
         self.busy_socket: zmq.Socket[Any] | None = None
         self.busy_deferred: list[Any] = []
         self.stop_flag: list[int] = []
+        from shard.control import ShardStats
+
+        self.stats = ShardStats()  # latency and ops rate for atoll-admin and INFO
+        self.moved_out: set[int] = set()  # slots given away by online moves (shard/control.py)
 
     def execute_batch(self, entries: list[Any], identity: bytes = b"") -> list[Any]:
         self.ks.tick()
@@ -76,7 +80,11 @@ class ShardExecutor:
         run_entry = self.run_entry
         intents = self.intents
         out: list[Any] = []
+        moved_out = self.moved_out
         for meta, argv in entries:
+            if moved_out and self.touches_moved(meta, argv):
+                out.append(wire.Moved([meta, argv]))
+                continue
             if intents.held or intents.waiting:
                 deferred = self._wait_for_intents(meta, argv)
                 if deferred is not None:
@@ -150,6 +158,20 @@ class ShardExecutor:
                 keys.extend([(db, one[p]) for p in spec.key_positions(one)])
         return keys, whole, 0
 
+    def touches_moved(self, meta: int, argv: list[Any]) -> bool:
+        """Whether an entry names a key of a slot this shard gave away (shard/control.py)."""
+        from shard.control import key_slot
+
+        if not (meta & wire.RUN) and argv[0] == b"__lock" and argv[3:4] != [b"*"]:
+            keys = lock_request(argv[1:])[3]
+        else:
+            claims = self._claims(meta, argv)
+            if claims is None:
+                return False
+            keys = claims[0]
+        moved = self.moved_out
+        return any(key_slot(key) in moved for _, key in keys)
+
     def release_intents(self, txid: int) -> None:
         keys = self.intents.release(txid)
         # Waiters of released keys were skipped while the keys were held: look again.
@@ -168,7 +190,10 @@ class ShardExecutor:
         for waiting in self.intents.runnable():
             self.current_identity = waiting.identity
             self.reuse_token = waiting.token
-            reply = self.run_entry(waiting.meta, waiting.argv)
+            if self.moved_out and self.touches_moved(waiting.meta, waiting.argv):
+                reply: Any = wire.Moved([waiting.meta, waiting.argv])
+            else:
+                reply = self.run_entry(waiting.meta, waiting.argv)
             self.reuse_token = 0
             self.outbox.append((waiting.identity, waiting.token, reply))
         self.current_identity = identity
@@ -372,8 +397,15 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     executor = ShardExecutor(index, config)
-    load_at_startup(executor, index)
+    from server.control import bind_control, control_endpoint, drain, run_dir_of
+    from shard.control import ShardControl, load_handoff
+
+    if not load_handoff(executor, run_dir_of(endpoint)):  # atoll-admin restart
+        load_at_startup(executor, index)
+    control = ShardControl(executor, config.get("slot-owners"))
+    control.run_dir = run_dir_of(endpoint)
     context = zmq.Context()
+    control_sock = bind_control(context, control_endpoint(run_dir_of(endpoint), f"shard-{index}"))
     notifier = _Notifier(context, index, endpoint)
     sock = context.socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 0)
@@ -385,6 +417,7 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
     log.info("Shard %d ready to accept batches on %s (pid %d)", index, endpoint, os.getpid())
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
+    poller.register(control_sock, zmq.POLLIN)
     period = 1.0 / max(int(config.get("hz", 10)), 1)
     next_cycle = time.monotonic() + period
     parent = os.getppid()
@@ -398,8 +431,11 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
             # A snapshot walks between batches, at most every other millisecond: on a busy
             # machine the walk must not starve the gateway of CPU (p99 latency).
             timeout = min(timeout, SNAPSHOT_PAUSE_MS)
-        if poller.poll(int(timeout) + (timeout % 1 > 0)):
+        ready = dict(poller.poll(int(timeout) + (timeout % 1 > 0)))
+        if sock in ready:
             _drain(sock, executor, notifier)
+        if control_sock in ready:  # after the data: a control lock then sees what came first
+            drain(control_sock, control.handlers)
         if job is not None and job.running:
             job.step(SNAPSHOT_STEP_S)
         if executor.blocked.by_token:
@@ -409,6 +445,7 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
         now = time.monotonic()
         if now >= next_cycle:
             executor.ks.active_expire(budget_ms=period * 250)
+            executor.stats.sample_rate(executor.commands_processed)
             if executor.ctx.notes:
                 notifier.send(executor.ctx)
             next_cycle = now + period
@@ -416,6 +453,7 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
                 log.warning("Shard %d: supervisor exited, exiting too", index)
                 break
     sock.close()
+    control_sock.close()
     if notifier.sock is not None:
         notifier.sock.close()
     context.term()
@@ -434,13 +472,16 @@ def _send_outbox(sock: zmq.Socket[Any], executor: ShardExecutor) -> None:
 def _drain(sock: zmq.Socket[Any], executor: ShardExecutor, notifier: _Notifier) -> None:
     pack, unpack, execute_batch = wire.pack, wire.unpack, executor.execute_batch
     ctx = executor.ctx
+    record = executor.stats.record_batch
     while True:
         try:
             identity, payload = sock.recv_multipart(zmq.NOBLOCK)
         except zmq.Again:
             return
         batch_id, entries = unpack(payload)
+        started, before = time.perf_counter(), executor.commands_processed
         replies = execute_batch(entries, identity)
+        record(time.perf_counter() - started, executor.commands_processed - before)
         if ctx.notes:  # keyspace events leave before the replies, as Redis publishes first
             notifier.send(ctx)
         sock.send_multipart((identity, pack([batch_id, replies])))

@@ -168,3 +168,7 @@ SCRIPT_UNSUPPORTED = "This Redis command is not supported from scripts by Atoll"
 SCRIPT_TOO_LONG = ("Atoll stopped a script over keys of several shards: it ran longer than "
                    "busy-reply-threshold")
 SCRIPT_DEBUGGER = "ERR Atoll does not have the Lua debugger (SCRIPT DEBUG YES|SYNC)"
+
+# A multi-key entry caught by an online slot move with its keys now on several shards
+# (Redis Cluster's answer during a migration).
+TRYAGAIN_MOVING = "TRYAGAIN Multiple keys request during rehashing of slot"

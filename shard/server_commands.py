@@ -177,7 +177,15 @@ def info_part(ctx: Ctx, args: list[bytes]) -> Any:
         b"commands": processed,
         b"error_replies": error_replies,
         b"persistence": ctx.shard.persistence.info(ctx.ks) if ctx.shard is not None else {},
+        **(_admin_numbers(ctx.shard) if ctx.shard is not None else {}),
     }
+
+
+def _admin_numbers(shard: Any) -> dict[bytes, Any]:
+    """The ops rate and latency atoll-admin shows (shard/control.py), for INFO too."""
+    p50, p99 = shard.stats.percentiles()
+    return {b"ops_per_sec": round(shard.stats.ops_per_sec(shard.commands_processed)),
+            b"latency_p50_us": round(p50, 1), b"latency_p99_us": round(p99, 1)}
 
 
 @command("__CONFIG name value [name value ...]", -3, "admin", route=INTERNAL)

@@ -33,6 +33,7 @@ EXT_SIMPLE = 2
 EXT_NULL_ARRAY = 3
 EXT_BLOCKED = 4  # the reply to a blocking command that is now waiting: its token (int64)
 EXT_DEFERRED = 5  # the entry waits for intents (shard/intents.py); its reply comes later
+EXT_MOVED = 6  # the entry's slot moved to another shard: the gateway sends it there (its entry)
 
 # A message from a shard with this batch id is not an answer to a batch: it carries
 # ``[[token, reply], ...]`` for blocking commands served (or timed out) since.
@@ -58,6 +59,10 @@ def _default(value: Any) -> Any:
         return msgpack.ExtType(EXT_BLOCKED, value.token.to_bytes(8, "big"))
     if type(value) is Deferred:
         return msgpack.ExtType(EXT_DEFERRED, value.token.to_bytes(8, "big"))
+    if type(value) is Moved:
+        # A packer of its own: the shared one is in the middle of packing the whole message.
+        return msgpack.ExtType(EXT_MOVED, msgpack.packb(value.entry, use_bin_type=True,
+                                                        default=_default, strict_types=True))
     if isinstance(value, (list, tuple, set, frozenset)):
         return list(value)
     if isinstance(value, bytes):
@@ -78,6 +83,8 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return Blocked(int.from_bytes(data, "big"))
     if code == EXT_DEFERRED:
         return Deferred(int.from_bytes(data, "big"))
+    if code == EXT_MOVED:
+        return Moved(unpack(data))
     return msgpack.ExtType(code, data)
 
 
@@ -98,6 +105,16 @@ class Deferred:
 
     def __init__(self, token: int) -> None:
         self.token = token
+
+
+class Moved:
+    """EXT_MOVED: the entry ``[meta, argv]`` touches a slot this shard gave away (an online
+    slot move, server/migration.py); the gateway routes it again by the current slot map."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, entry: Any) -> None:
+        self.entry = entry
 
 
 # strict_types: subclasses (Simple, SetReply) reach _default instead of passing as their base.

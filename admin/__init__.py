@@ -1,0 +1,1 @@
+"""``atoll-admin``: administration of a running Atoll server over its control sockets."""

@@ -1,0 +1,249 @@
+"""``atoll-admin``: status, per-shard numbers, live top, persistence, restarts and online slot
+moves of a running Atoll server, over its control sockets (server/control.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import time
+from typing import Any
+
+import zmq
+
+from admin import render
+from admin.find import manifest, server_dir
+from server.control import ControlClient, ControlError
+
+
+class Admin:
+    def __init__(self, args: argparse.Namespace) -> None:
+        data_dir, port = server_dir(args.dir, args.config)
+        self.manifest = manifest(data_dir, args.port or (port if not args.dir else None))
+        self.context: zmq.Context[Any] = zmq.Context()
+        self.json = args.json
+
+    def client(self, name: str, timeout: float = 5.0) -> ControlClient:
+        endpoint = self.manifest["control"].get(name)
+        if endpoint is None:
+            raise ControlError(f"this server has no actor {name}")
+        return ControlClient(self.context, endpoint, timeout)
+
+    def call(self, name: str, op: str, timeout: float = 5.0, **args: Any) -> Any:
+        client = self.client(name, timeout)
+        try:
+            return client.call(op, **args)
+        finally:
+            client.close()
+
+    def shards(self) -> list[dict[str, Any]]:
+        out = []
+        for i in range(int(self.manifest["shards"])):
+            try:
+                out.append(self.call(f"shard-{i}", "stats", timeout=2.0))
+            except ControlError as exc:
+                out.append({"shard": i, "error": str(exc)})
+        return out
+
+    def emit(self, value: Any) -> None:
+        print(json.dumps(value, default=str), flush=True)
+
+    def wait_job(self, started: dict[str, Any]) -> int:
+        report = started
+        while not report["finished"]:
+            time.sleep(0.1)
+            report = self.call("supervisor", "job")
+            if not self.json and sys.stdout.isatty():
+                print(f"\r{report['kind']}: {report['slots_done']}/{report['slots_total']} slots, "
+                      f"{report['keys_moved']} keys", end="", flush=True)
+        if self.json:
+            self.emit(report)
+        else:
+            if sys.stdout.isatty():
+                print()
+            print(f"{report['kind']}: {report['slots_done']}/{report['slots_total']} slots, "
+                  f"{report['keys_moved']} keys in {report['seconds']} s "
+                  f"({report['groups']} groups, longest hold {report['max_pause_ms']} ms)"
+                  + (f"; error: {report['error']}" if report["error"] else ""))
+        return 1 if report["error"] else 0
+
+
+def cmd_status(admin: Admin, args: argparse.Namespace) -> int:
+    rows = admin.call("supervisor", "status")
+    if admin.json:
+        admin.emit(rows)
+    else:
+        render.show(f"Atoll on port {admin.manifest['port']}", render.STATUS_COLUMNS,
+                    render.status_rows(rows))
+    return 0
+
+
+def cmd_shards(admin: Admin, args: argparse.Namespace) -> int:
+    shards = admin.shards()
+    if admin.json:
+        admin.emit(shards)
+    else:
+        render.show("Shards", render.SHARD_COLUMNS, render.shard_rows(shards))
+    return 0 if all("error" not in s for s in shards) else 1
+
+
+def cmd_top(admin: Admin, args: argparse.Namespace) -> int:
+    def frame() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return admin.call("supervisor", "status"), admin.shards()
+
+    count = 0
+    if admin.json or not sys.stdout.isatty():
+        while args.iterations is None or count < args.iterations:
+            status, shards = frame()
+            if admin.json:
+                admin.emit({"time": time.time(), "processes": status, "shards": shards})
+            else:
+                print(time.strftime("%H:%M:%S"), "-" * 60)
+                print(render.plain_table(render.SHARD_COLUMNS, render.shard_rows(shards)))
+                print(render.plain_table(render.STATUS_COLUMNS, render.status_rows(status)),
+                      flush=True)
+            count += 1
+            if args.iterations is None or count < args.iterations:
+                time.sleep(args.interval)
+        return 0
+    from rich.console import Group
+    from rich.live import Live
+
+    def view() -> Group:
+        status, shards = frame()
+        title = f"Atoll top - port {admin.manifest['port']} - {time.strftime('%H:%M:%S')}"
+        return Group(render.rich_table(title, render.SHARD_COLUMNS, render.shard_rows(shards)),
+                     render.rich_table("Processes", render.STATUS_COLUMNS,
+                                       render.status_rows(status)))
+
+    try:
+        with Live(view(), refresh_per_second=4, screen=False) as live:
+            while args.iterations is None or count < args.iterations:
+                time.sleep(args.interval)
+                live.update(view())
+                count += 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_save(admin: Admin, args: argparse.Namespace) -> int:
+    if args.shard is not None:
+        raise ControlError("a snapshot covers every shard (one dump.rdb); per-shard persistence "
+                           "work needs the append-only log, which is not built yet")
+    started = time.monotonic()
+    ok = admin.call("gateway-0", "save", timeout=600.0)
+    result = {"saved": bool(ok), "seconds": round(time.monotonic() - started, 3),
+              "file": os.path.join(admin.manifest["dir"], "dump.rdb")}
+    admin.emit(result) if admin.json else print(
+        f"snapshot {'written' if ok else 'FAILED'} in {result['seconds']} s")
+    return 0 if ok else 1
+
+
+def cmd_rewrite_log(admin: Admin, args: argparse.Namespace) -> int:
+    """BGREWRITEAOF through the server's port: honest about what the server answers."""
+    with socket.create_connection(("127.0.0.1", int(admin.manifest["port"])), timeout=10) as s:
+        s.sendall(b"*1\r\n$12\r\nBGREWRITEAOF\r\n")
+        reply = s.recv(65536).decode("latin-1").strip()
+    ok = reply.startswith("+")
+    if admin.json:
+        admin.emit({"ok": ok, "reply": reply[1:]})
+    else:
+        print(reply[1:] if ok else f"error: {reply[1:]}")
+    return 0 if ok else 1
+
+
+def cmd_restart(admin: Admin, args: argparse.Namespace) -> int:
+    return admin.wait_job(admin.call("supervisor", "restart", shard=args.shard))
+
+
+def cmd_move(admin: Admin, args: argparse.Namespace) -> int:
+    return admin.wait_job(admin.call("supervisor", "move", slots=args.slots, group=args.group,
+                                     **{"from": args.source, "to": args.target}))
+
+
+def cmd_rebalance(admin: Admin, args: argparse.Namespace) -> int:
+    return admin.wait_job(admin.call("supervisor", "rebalance", group=args.group))
+
+
+def cmd_slots(admin: Admin, args: argparse.Namespace) -> int:
+    data = admin.call("supervisor", "slots")
+    if admin.json:
+        admin.emit(data)
+    else:
+        print(f"slot map version {data['version']}; slots per shard: {data['counts']}")
+        rows = [[f"{a}-{b}" if a != b else str(a), str(shard)] for a, b, shard in data["ranges"]]
+        print(render.plain_table(["slots", "shard"], rows))
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    """CURVE key pairs for control sockets on tcp:// (server and client)."""
+    os.makedirs(args.out, exist_ok=True)
+    written = []
+    for name in ("server", "client"):
+        public, secret = zmq.curve_keypair()
+        for suffix, key in ((".key", public), (".key_secret", secret)):
+            path = os.path.join(args.out, f"atoll-control-{name}{suffix}")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                         0o600 if suffix == ".key_secret" else 0o644)
+            with os.fdopen(fd, "wb") as f:
+                f.write(key + b"\n")
+            written.append(path)
+    print(json.dumps(written) if args.json else "\n".join(written))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="atoll-admin", description=__doc__)
+    p.add_argument("--dir", help="the server's dir (where its run directory lives)")
+    p.add_argument("--config", help="the server's config file (its dir and port)")
+    p.add_argument("--port", type=int, help="which server, when several run in one dir")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("status", help="every process: pid, role, uptime, restarts, RSS, health")
+    sub.add_parser("shards", help="per shard: slots, keys, memory, ops/s, latency ...")
+    top = sub.add_parser("top", help="the shard table, live")
+    top.add_argument("--interval", type=float, default=1.0)
+    top.add_argument("--iterations", type=int, help="stop after N refreshes")
+    for name in ("save", "rewrite-log"):
+        one = sub.add_parser(name)
+        one.add_argument("--shard", type=int)
+    restart = sub.add_parser("restart", help="restart one shard; it reloads its data")
+    restart.add_argument("--shard", type=int, required=True)
+    move = sub.add_parser("move-slots", help="move slots between shards online")
+    move.add_argument("--from", dest="source", type=int, required=True)
+    move.add_argument("--to", dest="target", type=int, required=True)
+    move.add_argument("--slots", required=True, help="e.g. 0-1000,2000")
+    move.add_argument("--group", type=int, default=0, help="slots per hold (default 128)")
+    rebalance = sub.add_parser("rebalance", help="even out the slots over the shards")
+    rebalance.add_argument("--group", type=int, default=0)
+    sub.add_parser("slots", help="the slot map")
+    keygen = sub.add_parser("keygen", help="CURVE keys for tcp:// control sockets")
+    keygen.add_argument("--out", default=".")
+    return p
+
+
+COMMANDS = {"status": cmd_status, "shards": cmd_shards, "top": cmd_top, "save": cmd_save,
+            "rewrite-log": cmd_rewrite_log, "restart": cmd_restart, "move-slots": cmd_move,
+            "rebalance": cmd_rebalance, "slots": cmd_slots}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "keygen":
+            return cmd_keygen(args)
+        return COMMANDS[args.command](Admin(args), args)
+    except ControlError as exc:
+        print(f"atoll-admin: {exc}", file=sys.stderr)
+        return 1
+    except (ConnectionError, OSError) as exc:
+        print(f"atoll-admin: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
