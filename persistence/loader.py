@@ -34,12 +34,17 @@ def snapshot_path(config: dict[str, Any]) -> str:
 
 def load_into(executor: Any, data: bytes, index: int, shards: int) -> tuple[int, int]:
     """Put this shard's keys of an RDB image into its keyspace: (keys loaded, expired skipped)."""
+    return load_records(executor, FileReader(data), index, shards)
+
+
+def load_records(executor: Any, reader: FileReader, index: int, shards: int) -> tuple[int, int]:
+    """The records of ``reader`` owned by shard ``index`` of ``shards`` into its keyspace."""
     ks = executor.ks
     config = executor.config
     now = ks.clock()
     loaded = expired = 0
     databases = len(ks.dbs)
-    for record in FileReader(data).records():
+    for record in reader.records():
         if shards > 1 and owner_of(key_slot(record.key), shards) != index:
             continue
         if record.db >= databases:
