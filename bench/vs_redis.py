@@ -67,17 +67,24 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--tests", default=",".join(TESTS))
+    parser.add_argument("--appendonly", default="no", choices=["no", "yes"],
+                        help="run both servers with the append-only log on")
+    parser.add_argument("--appendfsync", default="everysec", choices=["always", "everysec", "no"])
     args = parser.parse_args()
     tests = args.tests.split(",")
     workdir = tempfile.mkdtemp(prefix="atoll-bench-")
     redis_port, atoll_port = free_port(), free_port()
     here = os.path.dirname(os.path.abspath(__file__))
+    aof = ["--appendonly", args.appendonly, "--appendfsync", args.appendfsync]
+    redis_dir, atoll_dir = os.path.join(workdir, "redis"), os.path.join(workdir, "atoll")
+    os.makedirs(redis_dir)
+    os.makedirs(atoll_dir)
     atoll_bin = shutil.which("atoll-server") or os.path.join(os.path.dirname(sys.executable), "atoll-server")
     procs = [
-        subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no",
-                          "--dir", workdir], stdout=subprocess.DEVNULL),
+        subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", *aof,
+                          "--dir", redis_dir], stdout=subprocess.DEVNULL),
         subprocess.Popen([atoll_bin, os.path.join(here, "..", "conf", "atoll.conf"), "--port", str(atoll_port),
-                          "--save", "", "--appendonly", "no", "--dir", workdir,
+                          "--save", "", *aof, "--dir", atoll_dir,
                           "--shards", str(args.shards), "--gateways", str(args.gateways)],
                          stdout=subprocess.DEVNULL),
     ]

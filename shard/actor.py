@@ -97,7 +97,8 @@ class ShardExecutor:
 
     def run_entry(self, meta: int, argv: list[Any]) -> Any:
         effects = self.effects
-        if effects is not None and meta & wire.RUN:  # a transaction's effects replay whole
+        if effects is not None and meta & wire.NOBLOCK and meta & wire.RUN:
+            # A transaction (MULTI/EXEC, a cross-shard hop): its effects replay whole.
             mark = len(effects.pending)
             reply = self._run_entry(meta, argv)
             effects.atomic(mark)
