@@ -154,7 +154,7 @@ def test_sigkill_of_one_shard_loses_no_acknowledged_write(tmp_path: Path, fsync:
         os.kill(_shard_pid(server, 0), signal.SIGKILL)
         _shard_pid(server, 0, nth=2)  # the supervisor restarted it and it loaded its log
         before = list(writer.acked)
-        wait_until(lambda: min(a - b for a, b in zip(writer.acked, before)) >= 20, timeout=30,
+        wait_until(lambda: min(a - b for a, b in zip(writer.acked, before, strict=True)) >= 20, timeout=30,
                    what="writes acknowledged after the restart")
         writer.stop.set()
         writer.join(30)
