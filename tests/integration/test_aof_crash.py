@@ -23,7 +23,8 @@ import redis
 
 from tests.servers import AtollServer, wait_until
 
-# Keys on both shards of a 2-shard server (slots 0-8191 on shard 0, the rest on shard 1).
+# Keys on both shards of a 2-shard server (slots 0-8191 on shard 0, the rest on shard 1):
+# {a} is slot 15495 (shard 1), {b} 3300 and {c} 7365 (shard 0).
 COUNTER, LIST, HASH = "counter{a}", "list{b}", "hash{c}"
 
 
@@ -170,14 +171,14 @@ def test_restarted_shard_answers_only_after_loading(tmp_path: Path) -> None:
         r = server.client()
         pipe = r.pipeline(transaction=False)
         for i in range(30000):
-            pipe.set(f"key{{a}}{i}", i)  # all on shard 0
+            pipe.set(f"key{{b}}{i}", i)  # all on shard 0
         pipe.execute()
         os.kill(_shard_pid(server, 0), signal.SIGKILL)
         seen = 0
         while len(re.findall(r"Shard 0 ready", server.log.read_text())) < 2 or seen < 50:
             i = random.randrange(30000)
             try:
-                value = r.get(f"key{{a}}{i}")
+                value = r.get(f"key{{b}}{i}")
             except (redis.ConnectionError, redis.TimeoutError):
                 continue
             except redis.ResponseError as exc:
@@ -195,7 +196,7 @@ def _stopped_server_with_log(tmp_path: Path) -> tuple[Path, int]:
     server = AtollServer(tmp_path, "--appendonly", "yes", shards=2).start()
     r = server.client()
     for i in range(100):
-        r.set(f"k{{a}}{i}", "v" * 10)
+        r.set(f"k{{b}}{i}", "v" * 10)
     assert server.stop() == 0
     path = tmp_path / "appendonlydir" / "appendonly-shard-0-of-2.aof"
     return path, path.stat().st_size
@@ -215,14 +216,14 @@ def test_truncated_log_loads_with_a_warning(tmp_path: Path) -> None:
     server = AtollServer(tmp_path, "--appendonly", "yes", shards=2).start()
     try:
         r = server.client()
-        assert [r.exists(f"k{{a}}{i}") for i in range(100)] == [1] * 99 + [0]
+        assert [r.exists(f"k{{b}}{i}") for i in range(100)] == [1] * 99 + [0]
         assert "short read while loading the AOF file" in server.log.read_text()
-        r.set("k{a}99", "again")  # the file was cut back to a command boundary
+        r.set("k{b}99", "again")  # the file was cut back to a command boundary
     finally:
         server.stop()
     server = AtollServer(tmp_path, "--appendonly", "yes", shards=2).start()
     try:
-        assert server.client().get("k{a}99") == b"again"
+        assert server.client().get("k{b}99") == b"again"
     finally:
         server.stop()
 
