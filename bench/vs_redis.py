@@ -59,18 +59,25 @@ def benchmark(port: int, test: str, pipeline: int, requests: int, clients: int) 
 
 
 @contextlib.contextmanager
-def both_servers(shards: int, gateways: int = 1) -> Iterator[tuple[int, int]]:
-    """A real redis-server and Atoll on free loopback ports, no persistence: (redis, atoll)."""
+def both_servers(shards: int, gateways: int = 1, appendonly: str = "no",
+                 appendfsync: str = "everysec") -> Iterator[tuple[int, int]]:
+    """A real redis-server and Atoll on free loopback ports, no snapshots, the same
+    append-only settings: (redis port, atoll port)."""
     workdir = tempfile.mkdtemp(prefix="atoll-bench-")
     redis_port, atoll_port = free_port(), free_port()
+    aof = ["--appendonly", appendonly, "--appendfsync", appendfsync]
+    # Separate directories: both would use the same append-only directory name.
+    redis_dir, atoll_dir = os.path.join(workdir, "redis"), os.path.join(workdir, "atoll")
+    os.makedirs(redis_dir)
+    os.makedirs(atoll_dir)
     here = os.path.dirname(os.path.abspath(__file__))
     atoll_bin = (shutil.which("atoll-server")
                  or os.path.join(os.path.dirname(sys.executable), "atoll-server"))
     procs = [
-        subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "",
-                          "--appendonly", "no", "--dir", workdir], stdout=subprocess.DEVNULL),
+        subprocess.Popen(["redis-server", "--port", str(redis_port), "--save", "", *aof,
+                          "--dir", redis_dir], stdout=subprocess.DEVNULL),
         subprocess.Popen([atoll_bin, os.path.join(here, "..", "conf", "atoll.conf"), "--port",
-                          str(atoll_port), "--save", "", "--appendonly", "no", "--dir", workdir,
+                          str(atoll_port), "--save", "", *aof, "--dir", atoll_dir,
                           "--shards", str(shards), "--gateways", str(gateways)],
                          stdout=subprocess.DEVNULL),
     ]
@@ -100,9 +107,13 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--tests", default=",".join(TESTS))
+    parser.add_argument("--appendonly", default="no", choices=["no", "yes"],
+                        help="the same append-only setting for both servers")
+    parser.add_argument("--appendfsync", default="everysec", choices=["always", "everysec", "no"])
     args = parser.parse_args()
     tests = args.tests.split(",")
-    with both_servers(args.shards, args.gateways) as (redis_port, atoll_port):
+    with both_servers(args.shards, args.gateways, args.appendonly,
+                      args.appendfsync) as (redis_port, atoll_port):
         results: dict[tuple[str, int], dict[str, list[float]]] = {}
         flip = False
         for _ in range(args.rounds):

@@ -169,9 +169,39 @@ def _persistence(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str,
         ("rdb_last_cow_size", 0),
         ("rdb_last_load_keys_expired", total(b"load_expired")),
         ("rdb_last_load_keys_loaded", total(b"loaded")),
-        ("aof_enabled", 0), ("aof_rewrite_in_progress", 0),
-        ("aof_rewrite_scheduled", 0), ("aof_last_write_status", "ok"),
+        *aof_fields(parts),
     ]
+
+
+def aof_fields(parts: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
+    """INFO's aof_* fields over every shard's log (sums, or the worst state)."""
+    def most(name: bytes) -> int:
+        return max(int(p.get(name, 0)) for p in parts)
+
+    def total(name: bytes) -> int:
+        return sum(int(p.get(name, 0)) for p in parts)
+
+    def status(name: bytes) -> str:
+        return "err" if any(p.get(name, b"ok") != b"ok" for p in parts) else "ok"
+
+    enabled = most(b"aof_enabled")
+    fields: list[tuple[str, Any]] = [
+        ("aof_enabled", enabled), ("aof_rewrite_in_progress", most(b"aof_rewrite_in_progress")),
+        ("aof_rewrite_scheduled", most(b"aof_rewrite_scheduled")),
+        ("aof_last_rewrite_time_sec", most(b"aof_last_rewrite_time_sec") if parts else -1),
+        ("aof_current_rewrite_time_sec", most(b"aof_current_rewrite_time_sec") if parts else -1),
+        ("aof_last_bgrewrite_status", status(b"aof_last_bgrewrite_status")),
+        ("aof_rewrites", min(int(p.get(b"aof_rewrites", 0)) for p in parts)),
+        ("aof_rewrites_consecutive_failures", most(b"aof_rewrites_consecutive_failures")),
+        ("aof_last_write_status", status(b"aof_last_write_status")),
+        ("aof_last_cow_size", 0), ("module_fork_in_progress", 0), ("module_fork_last_cow_size", 0),
+    ]
+    if enabled:
+        fields += [("aof_current_size", total(b"aof_current_size")),
+                   ("aof_base_size", total(b"aof_base_size")), ("aof_pending_rewrite", 0),
+                   ("aof_buffer_length", 0), ("aof_pending_bio_fsync", 0),
+                   ("aof_delayed_fsync", total(b"aof_delayed_fsync"))]
+    return fields
 
 
 def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:

@@ -229,3 +229,21 @@ def save_for_supervisor(gw: Gateway) -> None:
 
 def start_save_points(gw: Gateway) -> None:
     gw.loop.create_task(snapshots_of(gw).save_points_loop())
+
+
+@command("BGREWRITEAOF", 1, "admin noscript no_async_loading", acl="@admin @slow @dangerous",
+         route=GATEWAY, group="server", summary="Asynchronously rewrite the append-only file")
+def bgrewriteaof(conn: ClientConnection, argv: list[bytes]) -> Any:
+    """BGREWRITEAOF: every shard compacts its log from its data, without stopping."""
+    snapshots = snapshots_of(conn.gateway)
+
+    async def run() -> Any:
+        infos = await snapshots.info()
+        if any(int(i.get(b"aof_rewrite_in_progress", 0)) for i in infos):
+            raise RedisError("ERR Background append only file rewriting already in progress")
+        started = await snapshots._all(b"__aof_rewrite")
+        if all(s == 1 for s in started):
+            return Simple(b"Background append only file rewriting started")
+        return Simple(b"Background append only file rewriting scheduled")
+
+    return run()

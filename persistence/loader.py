@@ -31,13 +31,18 @@ def snapshot_path(config: dict[str, Any]) -> str:
 
 def load_into(executor: Any, data: bytes, index: int, shards: int) -> tuple[int, int]:
     """Put this shard's keys of an RDB image into its keyspace: (keys loaded, expired skipped)."""
+    return load_records(executor, FileReader(data), index, shards)
+
+
+def load_records(executor: Any, reader: FileReader, index: int, shards: int) -> tuple[int, int]:
+    """The records of ``reader`` owned by shard ``index`` of ``shards`` into its keyspace."""
     ks = executor.ks
     config = executor.config
     now = ks.clock()
     loaded = expired = 0
     databases = len(ks.dbs)
     owners = config.get("slot-owners")  # the supervisor's slot map (server/slotmap.py)
-    for record in FileReader(data).records():
+    for record in reader.records():
         if shards > 1:
             slot = key_slot(record.key)
             if (owners[slot] if owners else owner_of(slot, shards)) != index:

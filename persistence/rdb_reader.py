@@ -279,6 +279,7 @@ class FileReader:
         self.aux: dict[bytes, bytes] = {}
         self.skipped = 0
         self.functions = 0
+        self.end = 0
 
     def records(self) -> Iterator[Record]:
         r = Reader(self.data, 9)
@@ -290,6 +291,7 @@ class FileReader:
             op = r.byte()
             if op == R.OP_EOF:
                 self._check_crc(r)
+                self.end = r.pos  # where an AOF's commands start after an RDB preamble
                 return
             if op == R.OP_SELECTDB:
                 db = r.length()[0]

@@ -289,7 +289,9 @@ SHARD_SETTINGS = ("databases", "hz", "proto-max-bulk-len", "maxmemory", "maxmemo
                   "zset-max-listpack-entries",
                   "zset-max-listpack-value", "list-max-listpack-size", "list-compress-depth",
                   "notify-keyspace-events", "lazyfree-lazy-expire", "lazyfree-lazy-user-del",
-                  "dbfilename", "busy-reply-threshold")
+                  "dbfilename", "busy-reply-threshold", "appendonly", "appendfsync",
+                  "appendfilename", "appenddirname", "aof-load-truncated",
+                  "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size")
 
 
 def _daemonize() -> None:

@@ -7,6 +7,7 @@ it runs the active expiry cycle (``hz`` times a second).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -16,6 +17,8 @@ from typing import Any
 
 import zmq
 
+from persistence.aof_rewrite import AofState
+from persistence.effects import Effects
 from persistence.loader import load_at_startup
 from shard import notify, wire
 from shard.blocking import Block, BlockedClients, Waiter
@@ -61,6 +64,10 @@ class ShardExecutor:
         self.intents = Intents()
         self.reuse_token = 0
         self.persistence = PersistenceState()
+        # Write effects (persistence/effects.py) for the append-only log; None: not recorded.
+        self.effects: Effects | None = None
+        self.aof = AofState(self)
+        self.persistence.aof = self.aof
         # Scripting (shard/scripting.py, shard/busy.py): the Lua engine, made on first use;
         # the socket a busy script answers from; entries deferred until it ends.
         self.scripts: Any = None
@@ -98,6 +105,16 @@ class ShardExecutor:
         return out
 
     def run_entry(self, meta: int, argv: list[Any]) -> Any:
+        effects = self.effects
+        if effects is not None and meta & wire.NOBLOCK and meta & wire.RUN:
+            # A transaction (MULTI/EXEC, a cross-shard hop): its effects replay whole.
+            mark = len(effects.pending)
+            reply = self._run_entry(meta, argv)
+            effects.atomic(mark)
+            return reply
+        return self._run_entry(meta, argv)
+
+    def _run_entry(self, meta: int, argv: list[Any]) -> Any:
         execute = self.execute
         if meta & wire.RUN:
             # A transaction may start with its WATCH check: a dirty one runs nothing.
@@ -218,7 +235,14 @@ class ShardExecutor:
                 self.persistence.before_write(ctx, spec, argv)
             if self.watches.by_key and spec.name in _DB_WIDE:
                 self._touch_db_wide(spec.name, argv)
-            value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
+            effects = self.effects
+            if effects is None:
+                value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
+            else:
+                mark, dirty = len(effects.pending), self.ks.dirty
+                value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
+                if self.ks.dirty != dirty:
+                    effects.record(mark, ctx.db, argv, value)
             if (self.blocked.by_key or self.watches.by_key) and spec.is_write():
                 self._signal(spec, argv)
         except Block as block:
@@ -282,6 +306,8 @@ class ShardExecutor:
             self.watches.touched(db, keys)
 
     def _expired(self, db: int, key: bytes) -> None:
+        if self.effects is not None:
+            self.effects.deleted(db, key)
         if self.watches.by_key:
             self.watches.touched(db, [key])
         if self.ctx.events:
@@ -289,6 +315,8 @@ class ShardExecutor:
 
     def key_evicted(self, db: int, key: bytes) -> None:
         """For the eviction code: call after removing ``key`` under maxmemory."""
+        if self.effects is not None:
+            self.effects.deleted(db, key)
         if self.watches.by_key:
             self.watches.touched(db, [key])
         if self.ctx.events:
@@ -334,12 +362,16 @@ class ShardExecutor:
             return False
         if self.persistence.job is not None:
             self.persistence.before_write(ctx, spec, waiter.argv)
+        effects = self.effects
+        mark, dirty = (len(effects.pending), self.ks.dirty) if effects is not None else (0, 0)
         try:
             value = spec.handler(ctx, waiter.argv[1:])  # type: ignore[misc]
         except Block:
             return False
         except RedisError as exc:
             value = exc
+        if effects is not None and self.ks.dirty != dirty and not isinstance(value, RedisError):
+            effects.record(mark, ctx.db, waiter.argv, value)
         self._signal(spec, waiter.argv)
         self.deliver(waiter, value)
         return True
@@ -398,9 +430,16 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     executor = ShardExecutor(index, config)
     from server.control import bind_control, control_endpoint, drain, run_dir_of
-    from shard.control import ShardControl, load_handoff
+    from shard.control import ShardControl, handoff_path, load_handoff
 
-    if not load_handoff(executor, run_dir_of(endpoint)):  # atoll-admin restart
+    if config.get("appendonly"):
+        # The shard's log holds everything, also across an `atoll-admin restart`.
+        from persistence.aof_load import load_with_aof
+
+        executor.aof.enable(load_with_aof(executor, index))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(handoff_path(run_dir_of(endpoint), index))
+    elif not load_handoff(executor, run_dir_of(endpoint)):  # atoll-admin restart
         load_at_startup(executor, index)
     control = ShardControl(executor, config.get("slot-owners"))
     control.run_dir = run_dir_of(endpoint)
@@ -440,18 +479,26 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
             job.step(SNAPSHOT_STEP_S)
         if executor.blocked.by_token:
             executor.expire_waiters()
+        aof = executor.aof
+        if executor.effects is not None:
+            aof.commit()  # the log has every effect before any reply to it leaves
+            aof.tick()
         if executor.outbox:
             _send_outbox(sock, executor)
         now = time.monotonic()
         if now >= next_cycle:
             executor.ks.active_expire(budget_ms=period * 250)
             executor.stats.sample_rate(executor.commands_processed)
+            if executor.effects is not None:
+                aof.commit()
+            aof.auto_rewrite()
             if executor.ctx.notes:
                 notifier.send(executor.ctx)
             next_cycle = now + period
             if os.getppid() != parent:  # the supervisor is gone: nobody will stop us
                 log.warning("Shard %d: supervisor exited, exiting too", index)
                 break
+    executor.aof.close()
     sock.close()
     control_sock.close()
     if notifier.sock is not None:
@@ -470,6 +517,9 @@ def _send_outbox(sock: zmq.Socket[Any], executor: ShardExecutor) -> None:
 
 
 def _drain(sock: zmq.Socket[Any], executor: ShardExecutor, notifier: _Notifier) -> None:
+    if executor.effects is not None:
+        _drain_logged(sock, executor, notifier)
+        return
     pack, unpack, execute_batch = wire.pack, wire.unpack, executor.execute_batch
     ctx = executor.ctx
     record = executor.stats.record_batch
@@ -485,6 +535,32 @@ def _drain(sock: zmq.Socket[Any], executor: ShardExecutor, notifier: _Notifier) 
         if ctx.notes:  # keyspace events leave before the replies, as Redis publishes first
             notifier.send(ctx)
         sock.send_multipart((identity, pack([batch_id, replies])))
+
+
+GROUP_COMMIT_BATCHES = 64  # batches whose effects share one write (and fsync)
+
+
+def _drain_logged(sock: zmq.Socket[Any], executor: ShardExecutor, notifier: _Notifier) -> None:
+    """As _drain, with the append-only log: the effects of up to GROUP_COMMIT_BATCHES
+    batches are written (and fsynced per appendfsync) with one call before their replies."""
+    pack, unpack, execute_batch = wire.pack, wire.unpack, executor.execute_batch
+    ctx = executor.ctx
+    more = True
+    while more:
+        outgoing: list[tuple[bytes, bytes]] = []
+        while len(outgoing) < GROUP_COMMIT_BATCHES:
+            try:
+                identity, payload = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                more = False
+                break
+            batch_id, entries = unpack(payload)
+            outgoing.append((identity, pack([batch_id, execute_batch(entries, identity)])))
+        executor.aof.commit()
+        if ctx.notes:
+            notifier.send(ctx)
+        for message in outgoing:
+            sock.send_multipart(message)
 
 
 class _Notifier:

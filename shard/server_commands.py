@@ -200,6 +200,7 @@ def config_part(ctx: Ctx, args: list[bytes]) -> Any:
         ctx.shard.configure_notifications()
         ctx.shard.evictor.configure(ctx.config)
         ctx.shard.evictor.check()  # a lower maxmemory evicts at once, as in Redis
+        ctx.shard.aof.configure()
     return OK
 
 

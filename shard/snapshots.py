@@ -7,6 +7,7 @@ import os
 import time
 from typing import Any
 
+from persistence.aof_rewrite import REWRITE_TOKEN
 from persistence.snapshot import COMPLETE_FIRST, SnapshotJob
 from shard.context import Ctx
 from shard.errors import RedisError
@@ -27,10 +28,13 @@ class PersistenceState:
         self.saves = 0
         self.loaded = 0  # keys loaded at start-up, and expired ones skipped
         self.load_expired = 0
+        self.aof: Any = None  # the shard's AofState (persistence/aof_rewrite.py)
 
     def info(self, ks: Any) -> dict[bytes, Any]:
         """Counters for INFO persistence, LASTSAVE and save points."""
         job = self.job
+        if job is not None and job.token == REWRITE_TOKEN:
+            job = None  # an AOF rewrite's walk is not a BGSAVE
         return {
             b"dirty": ks.dirty,
             b"last_save": self.last_save,
@@ -41,6 +45,7 @@ class PersistenceState:
             b"saves": self.saves,
             b"loaded": self.loaded,
             b"load_expired": self.load_expired,
+            **(self.aof.info() if self.aof is not None else {}),
         }
 
     def before_write(self, ctx: Ctx, spec: CommandSpec, argv: list[bytes]) -> None:
@@ -105,6 +110,12 @@ def snapshot_end(ctx: Ctx, args: list[bytes]) -> Any:
         state.last_save = int(args[2])
         ctx.ks.dirty = max(ctx.ks.dirty - job.dirty_at_start, 0)
     return 1
+
+
+@command("__AOF_REWRITE", 1, "admin", route=INTERNAL)
+def aof_rewrite(ctx: Ctx, args: list[bytes]) -> Any:
+    """BGREWRITEAOF on this shard: 1 if started (or running), 0 if scheduled after a save."""
+    return int(ctx.shard.aof.start_rewrite())
 
 
 @command("__PERSISTENCE_INFO", 1, "admin", route=INTERNAL)
