@@ -76,6 +76,7 @@ class ShardControl:
             "locked": self.locked, "unlock": self.unlock, "export_slots": self.export_slots,
             "import_keys": self.import_keys, "give_away": self.give_away,
             "take_slots": self.take_slots, "handoff": self.handoff,
+            "rewrite": lambda r: int(self.shard.aof.start_rewrite()),
         }
         self.run_dir = ""
 
