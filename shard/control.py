@@ -161,6 +161,7 @@ class ShardControl:
 
     def import_keys(self, request: dict[str, Any]) -> int:
         ks = self.shard.ks
+        effects = self.shard.effects
         for db_index, key, kind, payload, when in request["items"]:
             db = ks.dbs[db_index]
             if ks.get(db, key, touch=False) is not None:
@@ -168,7 +169,17 @@ class ShardControl:
             ks.set(db, key, decode_value(kind, payload))
             if when >= 0:
                 ks.set_expire(db, key, when)
+            if effects is not None:  # the append-only log must see keys that moved in
+                effects.pending.append((db_index, [b"__import", key, kind, payload,
+                                                   b"%d" % when, b"REPLACE", b"%d" % db_index]))
+        self._commit_log()
         return len(request["items"])
+
+    def _commit_log(self) -> None:
+        """Moved keys reach the shard's log before the mover hears back (a crash then keeps
+        each key on exactly one shard's log)."""
+        if self.shard.effects is not None:
+            self.shard.aof.commit()
 
     def take_slots(self, request: dict[str, Any]) -> int:
         for slot in request["slots"]:
@@ -188,8 +199,11 @@ class ShardControl:
         for db, key in listed if listed is not None else self._keys_of(slots):
             if shard.ks.delete(db, key):
                 dropped += 1
+                if shard.effects is not None:
+                    shard.effects.pending.append((db.index, [b"del", key]))
             if shard.watches.by_key:
                 shard.watches.touched(db.index, [key])
+        self._commit_log()
         for slot in slots:
             self.owned[slot] = 0
         shard.moved_out.update(slots)
