@@ -37,7 +37,7 @@ NEVER_WAIT = frozenset({b"__lock", b"__tx", b"__unlock", b"__hello", b"__unblock
                         b"__info", b"__watch", b"__unwatch", b"__scan", b"config|resetstat"})
 # Entries that read or change whole databases: they wait while anything is held.
 WHOLE_COMMANDS = frozenset({b"flushall", b"flushdb", b"swapdb", b"dbsize", b"keys",
-                            b"randomkey", b"__scan"}) - NEVER_WAIT
+                            b"randomkey"})
 
 
 @dataclass(eq=False, slots=True)
