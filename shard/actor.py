@@ -25,7 +25,15 @@ from shard.blocking import Block, BlockedClients, Waiter
 from shard.context import Ctx
 from shard.errors import OOM, RedisError
 from shard.eviction import Evictor
-from shard.intents import NEVER_WAIT, WHOLE_COMMANDS, Intents, Slot, Waiting, lock_request
+from shard.intents import (
+    NEVER_WAIT,
+    WHOLE_COMMANDS,
+    Intents,
+    Slot,
+    Waiting,
+    lock_request,
+    lock_txid,
+)
 from shard.keyspace import Keyspace
 from shard.reply import OK, encode
 from shard.snapshots import PersistenceState
@@ -204,15 +212,25 @@ class ShardExecutor:
         """Run the entries that waited for intents and may run now; their replies leave as
         unsolicited messages under their tokens."""
         identity = self.current_identity
-        for waiting in self.intents.runnable():
-            self.current_identity = waiting.identity
-            self.reuse_token = waiting.token
-            if self.moved_out and self.touches_moved(waiting.meta, waiting.argv):
-                reply: Any = wire.Moved([waiting.meta, waiting.argv])
-            else:
-                reply = self.run_entry(waiting.meta, waiting.argv)
-            self.reuse_token = 0
-            self.outbox.append((waiting.identity, waiting.token, reply))
+        again = True
+        while again:
+            again = False
+            for waiting in self.intents.runnable():
+                self.current_identity = waiting.identity
+                self.reuse_token = waiting.token
+                if self.moved_out and self.touches_moved(waiting.meta, waiting.argv):
+                    reply: Any = wire.Moved([waiting.meta, waiting.argv])
+                    txid = lock_txid(waiting.argv)
+                    if txid:
+                        # runnable() granted this lock request; its transaction now plans
+                        # again and never unlocks here, so the grant must go (else the keys
+                        # stay held for good).
+                        self.intents.release(txid)
+                        again = True
+                else:
+                    reply = self.run_entry(waiting.meta, waiting.argv)
+                self.reuse_token = 0
+                self.outbox.append((waiting.identity, waiting.token, reply))
         self.current_identity = identity
 
     def execute(self, meta: int, argv: list[bytes]) -> Any:

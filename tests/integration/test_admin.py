@@ -159,10 +159,6 @@ class Load:
             t.join(30)
 
 
-# Slow (left out of CI): under load one run in about four stops with "timed out waiting for
-# the shard's intents" (a move group waited 30 s for its whole-shard intents); not yet
-# understood, so it must not make CI flaky.  `make test-all` runs it.
-@pytest.mark.slow
 def test_move_a_third_of_the_keyspace_under_load(server: AtollServer) -> None:
     client = server.client()
     known = fill(client, 20000)
