@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("atoll.gateway")
 
 MAX_PENDING_REPLIES = 16384
+# Commands of one read run at most this many at a time; the rest wait until their replies
+# have left, so a client that pipelines and never reads cannot make the gateway hold more
+# than this many replies (see gateway/limits.py).
+RUN_AT_ONCE = 512
 
 
 class ClientConnection(asyncio.Protocol):
@@ -51,6 +55,9 @@ class ClientConnection(asyncio.Protocol):
         self.paused_by_replies = False
         self.write_paused = False
         self.reading_paused = False
+        self.resume_scheduled = False
+        self.monitoring = False
+        self.registered = False
         # Connection state (what Redis keeps per client).
         self.id = gateway.next_client_id()
         self.origin = self.id << wire.ORIGIN_SHIFT  # tells shards whose entry it is
@@ -79,11 +86,21 @@ class ClientConnection(asyncio.Protocol):
         self.addr = _format_addr(peer)
         self.laddr = _format_addr(sock)
         self.parser.authenticated = self.authenticated
+        if not self.gateway.limits.admit(self, transport):
+            self.closing = True
+            return
+        self.registered = True
         self.gateway.clients[self.id] = self
+        self.gateway.limits.count_changed()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        if not self.registered:
+            return
         self.gateway.clients.pop(self.id, None)
+        self.gateway.limits.count_changed()
+        if self.monitoring:
+            self.gateway.monitors.discard(self)
         if self.blocked_on:  # stop the wait, so no value is popped for nobody
             self.gateway.unblock(self, b"DROP")
         if self.watching:
@@ -100,11 +117,18 @@ class ClientConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.write_paused = False
         self._update_reading()
+        if self.held and not self.busy:
+            self._schedule_resume()
 
     def data_received(self, data: bytes) -> None:
         self.last_interaction = time.time()
         commands, error = self.parser.feed(data)
-        if self.busy:
+        if not self.parser.authenticated and commands:
+            # Unauthenticated: one command at a time, so limits after AUTH are the usual ones.
+            while commands and error is None and not self.busy and not self.closing:
+                self.run_commands(commands)
+                commands, error = self.parser.feed(b"") if self.parser.buffered else ([], None)
+        if self.busy or self.held:
             self.held.extend(commands)
         else:
             self.run_commands(commands)
@@ -122,6 +146,12 @@ class ClientConnection(asyncio.Protocol):
     # --- running commands ----------------------------------------------------------------
 
     def run_commands(self, commands: Any) -> None:
+        if len(commands) > RUN_AT_ONCE or self.write_paused:
+            if self.write_paused:
+                self.held.extend(commands)
+                return
+            self.held.extend(commands[RUN_AT_ONCE:])
+            commands = commands[:RUN_AT_ONCE]
         try:
             for i, argv in enumerate(commands):
                 if self.closing or self.close_after_reply:
@@ -197,7 +227,26 @@ class ClientConnection(asyncio.Protocol):
         if self.close_after_reply and not replies:
             self.close()
             return
+        if self.write_paused:
+            self.gateway.limits.check_output(self)
+        elif self.held and not replies and not self.busy:
+            self._schedule_resume()
         self._update_reading()
+
+    def _schedule_resume(self) -> None:
+        if not self.resume_scheduled:
+            self.resume_scheduled = True
+            self.gateway.loop.call_soon(self._resume_held)
+
+    def _resume_held(self) -> None:
+        """Run commands held back by RUN_AT_ONCE or a full socket buffer."""
+        self.resume_scheduled = False
+        if self.closing or self.busy or self.write_paused or not self.held:
+            return
+        held = list(self.held)
+        self.held.clear()
+        self.run_commands(held)
+        self.write_ready()
 
     def _update_reading(self) -> None:
         transport = self.transport

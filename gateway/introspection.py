@@ -79,7 +79,7 @@ def _server(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]
 
 def _clients(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
     return [
-        ("connected_clients", len(gw.clients)), ("cluster_connections", 0),
+        ("connected_clients", gw.limits.total_clients()), ("cluster_connections", 0),
         ("maxclients", gw.config.value("maxclients")), ("client_recent_max_input_buffer", 0),
         ("client_recent_max_output_buffer", 0), ("blocked_clients", gw.blocked_clients()),
         ("tracking_clients", 0), ("clients_in_timeout_table", 0),

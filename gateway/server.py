@@ -26,7 +26,8 @@ log = logging.getLogger("atoll.gateway")
 
 class Gateway:
     def __init__(self, index: int, config: Config, shard_endpoints: list[str],
-                 loop: asyncio.AbstractEventLoop, run_id: str, supervisor: Any = None) -> None:
+                 loop: asyncio.AbstractEventLoop, run_id: str, supervisor: Any = None,
+                 client_counts: Any = None) -> None:
         import gateway.acl_commands  # noqa: F401  (registers the gateway's own commands)
         import gateway.commands  # noqa: F401
         import gateway.introspection  # noqa: F401
@@ -65,6 +66,10 @@ class Gateway:
 
         self.scratch = Scratch(self)
         self.clients: dict[int, Any] = {}
+        from gateway.limits import ClientLimits
+
+        self.limits = ClientLimits(self, client_counts)
+        self.monitors: set[Any] = set()  # MONITOR connections of this gateway
         from gateway.acl_commands import AclState, load_file
 
         self.acl = AclState(config)
@@ -232,6 +237,7 @@ class Gateway:
             from gateway.snapshots import start_save_points
 
             start_save_points(self)
+        self.limits.start()
         await self.stopping.wait()
         for server in self.servers:
             server.close()
@@ -272,7 +278,7 @@ def _listening_socket(address: str, port: int, backlog: int) -> socket.socket:
 
 
 def run_gateway(index: int, config_dict: dict[str, Any], shard_endpoints: list[str],
-                run_id: str, supervisor: Any = None) -> None:
+                run_id: str, supervisor: Any = None, client_counts: Any = None) -> None:
     """Process entry point."""
     import uvloop
 
@@ -286,7 +292,7 @@ def run_gateway(index: int, config_dict: dict[str, Any], shard_endpoints: list[s
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    gateway = Gateway(index, config, shard_endpoints, loop, run_id, supervisor)
+    gateway = Gateway(index, config, shard_endpoints, loop, run_id, supervisor, client_counts)
     loop.add_signal_handler(signal.SIGTERM, gateway.stopping.set)
     try:
         loop.run_until_complete(gateway.serve())

@@ -59,6 +59,8 @@ class Supervisor:
         self.pipes: dict[str, Any] = {}  # gateway name -> our end of its pipe
         self.restarts: dict[str, int] = {}
         self.acl_changes: list[Any] = []  # ACL changes, replayed to a restarted gateway
+        # Each gateway's client count, for a server-wide maxclients (gateway/limits.py).
+        self.client_counts = self.mp.RawArray("q", max(self.gateways, 1))
         self.stopping = False
         self.exit_code = 0
         self.save_on_exit = bool(config.value("save"))  # on SIGTERM, as Redis with save points
@@ -103,7 +105,7 @@ class Supervisor:
             self.pipes[name] = ours
             proc = self.mp.Process(target=run_gateway, name=name,
                                    args=(index, self._config_dict(), self.endpoints, self.run_id,
-                                         theirs))
+                                         theirs, self.client_counts))
         proc.start()
         self.children[name] = proc
         if kind == "gateway":
