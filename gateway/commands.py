@@ -406,8 +406,9 @@ def config_set(conn: ClientConnection, argv: list[bytes]) -> Any:
 @command("CONFIG RESETSTAT", 2, "admin noscript loading stale", acl="@admin @slow @dangerous",
          route=G, parent="config", since="2.0.0", summary="Reset the stats returned by INFO")
 def config_resetstat(conn: ClientConnection, argv: list[bytes]) -> Any:
-    conn.gateway.reset_stats()
-    return OK
+    from gateway.stats_commands import reset_everywhere
+
+    return reset_everywhere(conn.gateway, conn)
 
 
 # --- FUNCTION (no libraries can be loaded yet, so these answers are complete) ---------

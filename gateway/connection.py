@@ -170,6 +170,7 @@ class ClientConnection(asyncio.Protocol):
         self.replies.append(data)
         if data[:1] == b"-":
             self.gateway.stats["errors"] += 1
+            self.gateway.cmdstats.error(data[1:].split(b" ", 1)[0].strip().decode("latin-1"))
 
     def new_slot(self) -> Slot:
         self.open_group = None
@@ -196,6 +197,7 @@ class ClientConnection(asyncio.Protocol):
             value = RedisError(f"ERR internal error: {type(exc).__name__}")
         if isinstance(value, RedisError):
             self.gateway.stats["errors"] += 1
+            self.gateway.cmdstats.error(value.message)
         if self.closing and hasattr(value, "argv"):  # a blocking pop's values, for nobody
             self.gateway.give_back_values(value.argv, value.db, bytes(value))
         slot.value = bytes(value) if isinstance(value, Raw) else encode(value, self.resp3)

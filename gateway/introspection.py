@@ -8,7 +8,7 @@ import resource
 import time
 from typing import TYPE_CHECKING, Any
 
-from gateway import cross
+from gateway import cross, stats_commands
 from shard import errors
 from shard.errors import RedisError
 from shard.glob import stringmatch
@@ -229,8 +229,9 @@ def _cluster(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any
 _SECTIONS = {
     "server": _server, "clients": _clients, "memory": _memory, "persistence": _persistence,
     "stats": _stats, "replication": _replication, "cpu": _cpu, "modules": _empty,
-    "errorstats": _empty, "cluster": _cluster, "keyspace": _keyspace, "commandstats": _empty,
-    "latencystats": _empty,
+    "errorstats": stats_commands.errorstats_section, "cluster": _cluster, "keyspace": _keyspace,
+    "commandstats": stats_commands.commandstats_section,
+    "latencystats": stats_commands.latencystats_section,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
 from gateway import blocking, cross, scripting, transactions
@@ -51,6 +52,7 @@ class Router:
         self.hot_when_free = self.hot  # ``hot`` is emptied while a shard runs a busy script
         assert wire.DB_SHIFT == 4 and wire.RESP3 == 1  # the hot path packs meta by hand
         self.commands_processed = 0
+        self.stats = gateway.cmdstats  # commands the gateway runs or plans (shard/cmdstats.py)
 
     def resolve(self, conn: ClientConnection, argv: list[bytes]) -> CommandSpec | None:
         """The spec to run, or None after replying with the error Redis would give."""
@@ -72,9 +74,11 @@ class Router:
             spec = sub
         if not (len(argv) == spec.arity if spec.arity > 0 else len(argv) >= -spec.arity):
             conn.reply(errors.wrong_arity(spec.fullname).line())
+            self.stats.reject(spec.fullname, None)
             return None
         if not conn.authenticated and "no_auth" not in spec.flags:
             conn.reply(RedisError(errors.NOAUTH).line())
+            self.stats.reject(spec.fullname, None)
             return None
         if not conn.fast_path and "no_auth" not in spec.flags:
             from gateway.acl_commands import permission_error
@@ -82,6 +86,7 @@ class Router:
             denied = permission_error(conn, spec, argv)
             if denied is not None:
                 conn.reply(denied.line())
+                self.stats.reject(spec.fullname, None)
                 return None
         return spec
 
@@ -142,6 +147,7 @@ class Router:
         elif route == GATEWAY:
             self._local(conn, spec, argv)
         elif route == FANOUT:
+            self.stats.count_call(spec.fullname, 0, False)
             conn.run_async(cross.fanout(self.gateway, conn, spec, argv))
         else:
             conn.reply(errors.unknown_command(argv[0], argv[1:]).line())
@@ -171,14 +177,18 @@ class Router:
         if len(shards) == 1:
             links.send(links.links[shards.pop()], [meta, argv], conn.new_slot())
             return
+        self.stats.count_call(spec.fullname, 0, False)
         conn.run_async(cross.atomically(self.gateway, conn, spec, argv, positions))
 
     def _local(self, conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:
+        started = perf_counter_ns()
         try:
             result = spec.handler(conn, argv)  # type: ignore[misc]
         except RedisError as exc:
+            self.stats.count_call(spec.fullname, perf_counter_ns() - started, True, argv, conn.id)
             conn.reply(exc.line())
             return
+        self.stats.count_call(spec.fullname, perf_counter_ns() - started, False, argv, conn.id)
         if inspect.iscoroutine(result):
             conn.run_async(result)
         elif result is not cross.NO_REPLY:

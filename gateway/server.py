@@ -33,6 +33,7 @@ class Gateway:
         import gateway.introspection  # noqa: F401
         import gateway.pubsub_commands  # noqa: F401
         import gateway.snapshots  # noqa: F401
+        import gateway.stats_commands  # noqa: F401
         import gateway.transactions  # noqa: F401
         from gateway.router import Router
 
@@ -47,6 +48,10 @@ class Gateway:
         self.databases = int(config.value("databases"))
         self.executable = os.path.abspath(sys.argv[0])
         self.links = ShardLinks(shard_endpoints, loop)
+        from shard.cmdstats import CommandStats
+
+        self.cmdstats = CommandStats()  # commands run or planned here (shard/cmdstats.py)
+        self.cmdstats.configure(_stats_settings(config))
         down = "LOADING Atoll shard restarting: the command may not have run, retry it"
         self.links.shard_down_error = (b"-" + down.encode() + b"\r\n", RedisError(down))
         self.links.on_orphan = self.give_back
@@ -136,6 +141,7 @@ class Gateway:
 
             self.acl.apply_requirepass(str(self.config.get("requirepass") or ""))
             refresh_connections(self)
+        self.cmdstats.configure(_stats_settings(self.config))
         max_bulk = self.config.value("proto-max-bulk-len")
         for conn in self.clients.values():
             conn.parser.max_bulk = max_bulk
@@ -255,6 +261,11 @@ class _AdminConn:
 
 
 _ADMIN: Any = _AdminConn()
+
+
+def _stats_settings(config: Config) -> dict[str, Any]:
+    names = ("slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold")
+    return {name: config.value(name) for name in names}
 
 
 def _bind_addresses(bind: Any) -> list[str]:

@@ -12,6 +12,7 @@ import os
 import signal
 import time
 import traceback
+from time import perf_counter_ns
 from typing import Any
 
 import zmq
@@ -19,6 +20,7 @@ import zmq
 from persistence.loader import load_at_startup
 from shard import notify, wire
 from shard.blocking import Block, BlockedClients, Waiter
+from shard.cmdstats import CommandStats
 from shard.context import Ctx
 from shard.errors import OOM, RedisError
 from shard.eviction import Evictor
@@ -47,6 +49,8 @@ class ShardExecutor:
         self.handlers = _handlers(load_shard_commands())
         self.commands_processed = 0
         self.error_replies = 0
+        self.stats = CommandStats()  # commandstats, errorstats, latency, slow log
+        self.stats.configure(config)
         from shard.server_commands import configure_tracking
 
         configure_tracking(self.ks, config)
@@ -179,6 +183,8 @@ class ShardExecutor:
         resp3 = bool(meta & wire.RESP3)
         ctx.resp3 = resp3
         self.commands_processed += 1
+        started = perf_counter_ns()
+        spec = None
         try:
             spec = self.handlers.get(argv[0])
             if spec is None:
@@ -207,6 +213,9 @@ class ShardExecutor:
         except Exception as exc:  # a bug must not take the shard down: log it, answer an error
             log.error("shard %d: %s failed:\n%s", self.index, argv[:1], traceback.format_exc())
             value = RedisError(f"ERR internal error in shard: {type(exc).__name__}")
+        # Client commands are counted here; parts of the gateway's plans by the gateway.
+        if spec is not None and (not meta & wire.STRUCTURED or meta & wire.NOBLOCK):
+            self._count(spec, perf_counter_ns() - started, value, meta, argv)
         if meta & wire.STRUCTURED:  # the gateway decides what the client sees, and counts it
             return value
         kind = type(value)
@@ -220,6 +229,15 @@ class ShardExecutor:
             self.error_replies += 1
         return encode(value, resp3)
 
+
+    def _count(self, spec: CommandSpec, elapsed: int, value: Any, meta: int,
+               argv: list[bytes]) -> None:
+        if spec.name[:2] == "__":
+            return
+        if isinstance(value, RedisError) and value.message == OOM:
+            self.stats.reject(spec.fullname, OOM)  # refused before it ran, as Redis counts it
+        else:
+            self.stats.record(spec.fullname, elapsed, value, argv, meta >> wire.ORIGIN_SHIFT)
 
     def _touch_db_wide(self, name: str, argv: list[bytes]) -> None:
         """Before a flush or SWAPDB, watchers of the keys it changes become dirty."""
@@ -407,6 +425,9 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
         now = time.monotonic()
         if now >= next_cycle:
             executor.ks.active_expire(budget_ms=period * 250)
+            took = time.monotonic() - now
+            if executor.stats.latency_ns and took * 1e9 >= executor.stats.latency_ns:
+                executor.stats.latency_event("expire-cycle", int(took * 1e9))
             if executor.ctx.notes:
                 notifier.send(executor.ctx)
             next_cycle = now + period

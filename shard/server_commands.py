@@ -177,6 +177,7 @@ def info_part(ctx: Ctx, args: list[bytes]) -> Any:
         b"commands": processed,
         b"error_replies": error_replies,
         b"persistence": ctx.shard.persistence.info(ctx.ks) if ctx.shard is not None else {},
+        b"cmdstats": ctx.shard.stats.export() if ctx.shard is not None else {},
     }
 
 
@@ -189,6 +190,7 @@ def config_part(ctx: Ctx, args: list[bytes]) -> Any:
         ctx.config[args[i].decode()] = msgpack.unpackb(args[i + 1], raw=False)
     configure_tracking(ctx.ks, ctx.config)
     if ctx.shard is not None:
+        ctx.shard.stats.configure(ctx.config)
         ctx.shard.configure_notifications()
         ctx.shard.evictor.configure(ctx.config)
         ctx.shard.evictor.check()  # a lower maxmemory evicts at once, as in Redis
