@@ -100,7 +100,9 @@ class ClientConnection(asyncio.Protocol):
         self.gateway.clients.pop(self.id, None)
         self.gateway.limits.count_changed()
         if self.monitoring:
-            self.gateway.monitors.discard(self)
+            from gateway.monitor import monitor_gone
+
+            monitor_gone(self.gateway, self)
         if self.blocked_on:  # stop the wait, so no value is popped for nobody
             self.gateway.unblock(self, b"DROP")
         if self.watching:

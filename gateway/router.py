@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 from time import perf_counter_ns
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway import blocking, cross, scripting, transactions
 from gateway.connection import ClientConnection
@@ -50,6 +50,8 @@ class Router:
         # them without lower() saves a bytes object per command.
         self.hot.update({name.upper(): spec for name, spec in self.hot.items()})
         self.hot_when_free = self.hot  # ``hot`` is emptied while a shard runs a busy script
+        self.hot_all = self.hot  # ... and while anybody monitors (gateway/monitor.py)
+        self.feed_monitors: Any = None
         assert wire.DB_SHIFT == 4 and wire.RESP3 == 1  # the hot path packs meta by hand
         self.commands_processed = 0
         self.stats = gateway.cmdstats  # commands the gateway runs or plans (shard/cmdstats.py)
@@ -136,6 +138,8 @@ class Router:
         if spec.group == "scripting" or self.gateway.busy_shards:
             if scripting.intercept(self, conn, spec, argv):  # see gateway/scripting.py
                 return
+        if self.feed_monitors is not None:
+            self.feed_monitors(conn, spec, argv)
         if conn.multi is not None and spec.name not in transactions.IMMEDIATE:
             transactions.queue(self, conn, spec, argv)
             return

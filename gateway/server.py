@@ -33,6 +33,7 @@ class Gateway:
         import gateway.introspection  # noqa: F401
         import gateway.pubsub_commands  # noqa: F401
         import gateway.snapshots  # noqa: F401
+        import gateway.monitor  # noqa: F401
         import gateway.stats_commands  # noqa: F401
         import gateway.transactions  # noqa: F401
         from gateway.router import Router
@@ -75,6 +76,11 @@ class Gateway:
 
         self.limits = ClientLimits(self, client_counts)
         self.monitors: set[Any] = set()  # MONITOR connections of this gateway
+        from gateway.peers import Peers
+
+        self.peers = Peers(self)
+        self.remote_monitors: set[str] = set()  # other gateways with MONITOR clients
+        self.monitor_outgoing: list[bytes] = []  # lines for them, sent once per tick
         from gateway.acl_commands import AclState, load_file
 
         self.acl = AclState(config)
@@ -134,6 +140,8 @@ class Gateway:
                 from gateway.acl_commands import apply_relayed
 
                 apply_relayed(self, payload)
+            elif kind == "peer":
+                self.peers.receive(payload)
 
     def _settings_changed(self, names: list[str] | None = None) -> None:
         if names is not None and "requirepass" in names:
@@ -244,6 +252,9 @@ class Gateway:
 
             start_save_points(self)
         self.limits.start()
+        from gateway.monitor import learn_monitors
+
+        self.loop.create_task(learn_monitors(self))
         await self.stopping.wait()
         for server in self.servers:
             server.close()

@@ -170,6 +170,14 @@ class Supervisor:
                         other.send(("acl", payload))
                     except OSError:
                         pass
+        elif kind == "peer":  # gateway-to-gateway messages (gateway/peers.py)
+            target, message = payload
+            for name, other in self.pipes.items():
+                if name != sender and (target is None or name == target):
+                    try:
+                        other.send(("peer", (sender, message)))
+                    except OSError:
+                        pass
         elif kind == "shutdown":
             self.save_on_exit = False  # the gateway saved first when it had to
             self.stopping = True
