@@ -88,8 +88,8 @@ def _show(conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:
     args = [quote_arg(a.decode("latin-1")) for a in argv]
     if spec.name in _REDACTED:
         args = _redact(spec.name, args)
-    line = ("+%d.%06d [%d %s] %s\r\n" % (int(now), int(now * 1e6) % 1_000_000, conn.db,
-                                         conn.addr, " ".join(args))).encode("latin-1")
+    micros = int(now * 1e6) % 1_000_000
+    line = f"+{int(now)}.{micros:06d} [{conn.db} {conn.addr}] {' '.join(args)}\r\n".encode("latin-1")
     _write(gw, line)
     if gw.remote_monitors:
         if not gw.monitor_outgoing:

@@ -66,7 +66,7 @@ class Peers:
         self._send(None, ("ask", ident, what, args))
         try:
             return await asyncio.wait_for(asyncio.shield(future), ANSWER_TIMEOUT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return answers
         finally:
             self.waiting.pop(ident, None)

@@ -151,8 +151,8 @@ class Router:
         elif route == GATEWAY:
             self._local(conn, spec, argv)
         elif route == FANOUT:
-            self.stats.count_call(spec.fullname, 0, False)
-            conn.run_async(cross.fanout(self.gateway, conn, spec, argv))
+            conn.run_async(_counted(self, spec, argv, conn,
+                                    cross.fanout(self.gateway, conn, spec, argv)))
         else:
             conn.reply(errors.unknown_command(argv[0], argv[1:]).line())
 
@@ -181,8 +181,8 @@ class Router:
         if len(shards) == 1:
             links.send(links.links[shards.pop()], [meta, argv], conn.new_slot())
             return
-        self.stats.count_call(spec.fullname, 0, False)
-        conn.run_async(cross.atomically(self.gateway, conn, spec, argv, positions))
+        conn.run_async(_counted(self, spec, argv, conn,
+                                cross.atomically(self.gateway, conn, spec, argv, positions)))
 
     def _local(self, conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:
         started = perf_counter_ns()
@@ -192,8 +192,22 @@ class Router:
             self.stats.count_call(spec.fullname, perf_counter_ns() - started, True, argv, conn.id)
             conn.reply(exc.line())
             return
-        self.stats.count_call(spec.fullname, perf_counter_ns() - started, False, argv, conn.id)
         if inspect.iscoroutine(result):
-            conn.run_async(result)
-        elif result is not cross.NO_REPLY:
+            conn.run_async(_counted(self, spec, argv, conn, result))
+            return
+        self.stats.count_call(spec.fullname, perf_counter_ns() - started, False, argv, conn.id)
+        if result is not cross.NO_REPLY:
             conn.reply(encode(result, conn.resp3))
+
+
+async def _counted(router: Router, spec: CommandSpec, argv: list[bytes], conn: ClientConnection,
+                   work: Any) -> Any:
+    """Run a multi-step command and count it once it is done, as Redis counts after a call."""
+    started = perf_counter_ns()
+    failed = True
+    try:
+        value = await work
+        failed = isinstance(value, RedisError)
+        return value
+    finally:
+        router.stats.count_call(spec.fullname, perf_counter_ns() - started, failed, argv, conn.id)

@@ -31,9 +31,9 @@ class Gateway:
         import gateway.acl_commands  # noqa: F401  (registers the gateway's own commands)
         import gateway.commands  # noqa: F401
         import gateway.introspection  # noqa: F401
+        import gateway.monitor  # noqa: F401
         import gateway.pubsub_commands  # noqa: F401
         import gateway.snapshots  # noqa: F401
-        import gateway.monitor  # noqa: F401
         import gateway.stats_commands  # noqa: F401
         import gateway.transactions  # noqa: F401
         from gateway.router import Router
@@ -80,6 +80,7 @@ class Gateway:
 
         self.peers = Peers(self)
         self.remote_monitors: set[str] = set()  # other gateways with MONITOR clients
+        self.peer_counters: list[dict[str, Any]] = []  # other gateways' counters (INFO)
         self.monitor_outgoing: list[bytes] = []  # lines for them, sent once per tick
         from gateway.acl_commands import AclState, load_file
 

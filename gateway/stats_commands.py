@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gateway import cross
+from gateway import cross, peers
 from shard import cmdstats, errors
 from shard.errors import RedisError
 from shard.numbers import string2ll
@@ -29,6 +29,7 @@ SOURCES = 64
 
 def _merged(gw: Gateway, shards: list[dict[bytes, Any]]) -> tuple[dict[str, Any], dict[str, int]]:
     parts = [s.get(b"cmdstats", {}) for s in shards] + [gw.cmdstats.export()]
+    parts += [c["cmdstats"] for c in gw.peer_counters if "cmdstats" in c]
     return cmdstats.merge(parts)
 
 
@@ -202,6 +203,7 @@ def latency_histogram(conn: ClientConnection, argv: list[bytes]) -> Any:
     async def histogram() -> Any:
         gw = conn.gateway
         parts = await cross.all_shards(gw, conn, [b"__info"])
+        gw.peer_counters = [a for a in await gw.peers.ask("counters") if isinstance(a, dict)]
         calls, _ = _merged(gw, [p for p in parts if isinstance(p, dict)])
         wanted = [a.decode("latin-1").lower() for a in argv[2:]]
         names = sorted(calls) if not wanted else [
@@ -255,9 +257,16 @@ def latency_graph(conn: ClientConnection, argv: list[bytes]) -> Any:
 # --- CONFIG RESETSTAT --------------------------------------------------------------------
 
 async def reset_everywhere(gw: Gateway, conn: ClientConnection) -> Any:
-    """Reset this gateway's counters and every shard's."""
+    """Reset the counters of every gateway and every shard."""
+    _reset_here(gw)
+    gw.peers.tell("resetstat", None)
+    await cross.all_shards(gw, conn, [b"__stats", b"RESET"])
+    return OK
+
+
+def _reset_here(gw: Gateway, sender: str = "", payload: Any = None) -> None:
     gw.reset_stats()
     gw.cmdstats.reset()
-    await cross.all_shards(gw, conn, [b"__stats", b"RESET"])
-    gw.cmdstats.count_call("config|resetstat", 0, False)  # counted after it ran, as Redis
-    return OK
+
+
+peers.NOTICES["resetstat"] = _reset_here
