@@ -45,7 +45,23 @@ def monitor(conn: ClientConnection, argv: list[bytes]) -> Any:
     if len(gw.monitors) == 1:
         gw.peers.tell("monitoring", True)
         update_feeding(gw)
+        _scripts_shown(gw, True)
     return OK
+
+
+def _scripts_shown(gw: Gateway, on: bool) -> None:
+    """Shards publish script calls on MONITOR_CHANNEL while a gateway monitors; this gateway
+    takes them from the pub/sub actor like a subscriber."""
+    from gateway import pubsub
+    from pubsub.actor import COUNTS
+    from pubsub.registry import CHANNEL
+    from shard import wire
+    from shard.stats_part import MONITOR_CHANNEL
+
+    gw.pubsub.send([COUNTS, [[CHANNEL, MONITOR_CHANNEL, 1 if on else -1]]], pubsub._Waiter())
+    meta = wire.meta(0, False, structured=True)
+    for link in gw.links.links:
+        gw.links.request(link, meta, [b"__stats", b"MONITOR", b"%d" % gw.index, b"%d" % on])
 
 
 def monitor_gone(gw: Gateway, conn: ClientConnection) -> None:
@@ -53,6 +69,7 @@ def monitor_gone(gw: Gateway, conn: ClientConnection) -> None:
     if not gw.monitors:
         gw.peers.tell("monitoring", False)
         update_feeding(gw)
+        _scripts_shown(gw, False)
 
 
 def update_feeding(gw: Gateway) -> None:
@@ -136,6 +153,10 @@ def _on_monitoring(gw: Gateway, sender: str, active: Any) -> None:
 
 
 def _on_lines(gw: Gateway, sender: str, data: Any) -> None:
+    _write(gw, data)
+
+
+def write_lines(gw: Gateway, data: bytes) -> None:
     _write(gw, data)
 
 

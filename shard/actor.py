@@ -50,6 +50,7 @@ class ShardExecutor:
         self.commands_processed = 0
         self.error_replies = 0
         self.stats = CommandStats()  # commandstats, errorstats, latency, slow log
+        self.monitoring: set[int] = set()  # gateways with MONITOR clients (shard/stats_part.py)
         self.stats.configure(config)
         from shard.server_commands import configure_tracking
 

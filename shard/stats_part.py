@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from shard.context import Ctx
 from shard.errors import RedisError
 from shard.table import INTERNAL, command
+
+# Script calls for MONITOR travel as publishes on this channel through the pub/sub actor.
+MONITOR_CHANNEL = b"__atoll:monitor"
+
+
+def monitor_line(db: int, argv: list[bytes]) -> list[bytes]:
+    from server.config import quote_arg
+
+    now = time.time()
+    args = " ".join(quote_arg(a.decode("latin-1")) for a in argv)
+    line = f"+{int(now)}.{int(now * 1e6) % 1_000_000:06d} [{db} lua] {args}\r\n"
+    return [MONITOR_CHANNEL, line.encode("latin-1")]
 
 
 @command("__STATS RESET | SLOWLOG GET count | SLOWLOG LEN | SLOWLOG RESET | LATENCY [RESET]",
@@ -29,6 +42,10 @@ def stats_part(ctx: Ctx, args: list[bytes]) -> Any:
         if sub == b"LEN":
             return len(stats.slowlog)
         stats.slowlog.clear()
+        return 1
+    if what == b"MONITOR":  # a gateway got its first MONITOR client, or lost its last
+        gateway, on = int(args[1]), args[2] == b"1"
+        (ctx.shard.monitoring.add if on else ctx.shard.monitoring.discard)(gateway)
         return 1
     if what == b"LATENCY":
         if sub == b"RESET":
