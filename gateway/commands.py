@@ -279,10 +279,24 @@ def config_set(conn: ClientConnection, argv: list[bytes]) -> Any:
     pairs = [(argv[i].decode("latin-1"), argv[i + 1].decode("latin-1"))
              for i in range(2, len(argv), 2)]
     try:
-        changed = conn.gateway.config.set(pairs)
+        changed = conn.gateway.config.set(pairs, check=_port_free(conn.gateway))
     except ConfigError as exc:
         raise RedisError(str(exc)) from None
     return conn.gateway.apply_config(pairs, changed)
+
+
+def _port_free(gw: Any) -> Any:
+    """CONFIG SET port: the new port must be one we can listen on (checked before anything
+    is stored, so a failure changes nothing, as Redis rolls back)."""
+
+    def check(name: str, value: Any) -> str | None:
+        if name != "port" or int(value) == gw.port or int(value) == 0:
+            return None
+        from gateway.server import port_available
+
+        return None if port_available(gw, int(value)) else "Unable to listen on this port"
+
+    return check
 
 
 @command("CONFIG RESETSTAT", 2, "admin noscript loading stale", acl="@admin @slow @dangerous",

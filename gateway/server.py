@@ -151,6 +151,8 @@ class Gateway:
             self.acl.apply_requirepass(str(self.config.get("requirepass") or ""))
             refresh_connections(self)
         self.cmdstats.configure(_stats_settings(self.config))
+        if names is not None and "port" in names and int(self.config.value("port")) != self.port:
+            self.loop.create_task(self._listen_again())
         max_bulk = self.config.value("proto-max-bulk-len")
         for conn in self.clients.values():
             conn.parser.max_bulk = max_bulk
@@ -230,7 +232,19 @@ class Gateway:
         else:
             os.kill(os.getppid(), signal.SIGTERM)
 
-    async def serve(self) -> None:
+    async def _listen_again(self) -> None:
+        """CONFIG SET port: listen on the new port, then stop listening on the old one."""
+        old = self.servers
+        self.servers = []
+        self.port = int(self.config.value("port"))
+        try:
+            await self._listen()
+        except OSError:
+            log.warning("Gateway %d could not listen on port %d", self.index, self.port)
+        for server in old:
+            server.close()
+
+    async def _listen(self) -> None:
         from gateway.connection import ClientConnection
 
         def factory() -> ClientConnection:
@@ -246,6 +260,9 @@ class Gateway:
                             address, self.port, exc)
                 raise
             self.servers.append(await self.loop.create_server(factory, sock=sock))
+
+    async def serve(self) -> None:
+        await self._listen()
         log.info("Gateway %d ready to accept connections tcp on port %d (pid %d)", self.index,
                  self.port, os.getpid())
         if self.index == 0:
@@ -273,6 +290,17 @@ class _AdminConn:
 
 
 _ADMIN: Any = _AdminConn()
+
+
+def port_available(gw: Gateway, port: int) -> bool:
+    """Whether every bind address of the gateway can listen on ``port``."""
+    for address in _bind_addresses(gw.config.value("bind")):
+        try:
+            _listening_socket(address, port, 1).close()
+        except OSError:
+            if not address.startswith("-"):
+                return False
+    return True
 
 
 def _stats_settings(config: Config) -> dict[str, Any]:
