@@ -75,12 +75,12 @@ def monitor_gone(gw: Gateway, conn: ClientConnection) -> None:
 def update_feeding(gw: Gateway) -> None:
     """Route everything through the general dispatch while anybody monitors."""
     router = gw.router
-    if gw.monitors or gw.remote_monitors:
-        router.feed_monitors = feed
+    router.feed_monitors = feed if gw.monitors or gw.remote_monitors else None
+    router.paused = gw.pause if gw.pause.mode else None
+    if router.feed_monitors is not None or router.paused is not None:
         router.hot_when_free = {}
         router.hot = {}
     else:
-        router.feed_monitors = None
         router.hot_when_free = router.hot_all
         if not gw.busy_shards:
             router.hot = router.hot_all

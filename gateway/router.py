@@ -52,6 +52,7 @@ class Router:
         self.hot_when_free = self.hot  # ``hot`` is emptied while a shard runs a busy script
         self.hot_all = self.hot  # ... and while anybody monitors (gateway/monitor.py)
         self.feed_monitors: Any = None
+        self.paused: Any = None  # gateway/pause.py's state while CLIENT PAUSE is in force
         assert wire.DB_SHIFT == 4 and wire.RESP3 == 1  # the hot path packs meta by hand
         self.commands_processed = 0
         self.stats = gateway.cmdstats  # commands the gateway runs or plans (shard/cmdstats.py)
@@ -138,6 +139,11 @@ class Router:
         if spec.group == "scripting" or self.gateway.busy_shards:
             if scripting.intercept(self, conn, spec, argv):  # see gateway/scripting.py
                 return
+        if self.paused is not None and self.paused.holds(conn, spec):
+            from gateway.pause import hold
+
+            hold(conn, argv)
+            return
         if self.feed_monitors is not None:
             self.feed_monitors(conn, spec, argv)
         if conn.multi is not None and spec.name not in transactions.IMMEDIATE:

@@ -30,8 +30,10 @@ class Gateway:
                  client_counts: Any = None) -> None:
         import gateway.acl_commands  # noqa: F401  (registers the gateway's own commands)
         import gateway.commands  # noqa: F401
+        import gateway.debug  # noqa: F401
         import gateway.introspection  # noqa: F401
         import gateway.monitor  # noqa: F401
+        import gateway.pause  # noqa: F401
         import gateway.pubsub_commands  # noqa: F401
         import gateway.snapshots  # noqa: F401
         import gateway.stats_commands  # noqa: F401
@@ -76,7 +78,10 @@ class Gateway:
 
         self.limits = ClientLimits(self, client_counts)
         self.monitors: set[Any] = set()  # MONITOR connections of this gateway
+        from gateway.pause import PauseState
         from gateway.peers import Peers
+
+        self.pause = PauseState(self)
 
         self.peers = Peers(self)
         self.remote_monitors: set[str] = set()  # other gateways with MONITOR clients

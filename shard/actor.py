@@ -50,6 +50,7 @@ class ShardExecutor:
         self.commands_processed = 0
         self.error_replies = 0
         self.stats = CommandStats()  # commandstats, errorstats, latency, slow log
+        self.active_expire_enabled = True  # DEBUG SET-ACTIVE-EXPIRE
         self.monitoring: set[int] = set()  # gateways with MONITOR clients (shard/stats_part.py)
         self.stats.configure(config)
         from shard.server_commands import configure_tracking
@@ -425,7 +426,8 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
             _send_outbox(sock, executor)
         now = time.monotonic()
         if now >= next_cycle:
-            executor.ks.active_expire(budget_ms=period * 250)
+            if executor.active_expire_enabled:
+                executor.ks.active_expire(budget_ms=period * 250)
             took = time.monotonic() - now
             if executor.stats.latency_ns and took * 1e9 >= executor.stats.latency_ns:
                 executor.stats.latency_event("expire-cycle", int(took * 1e9))
