@@ -6,6 +6,7 @@ shards), or ``NO_REPLY``.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -17,6 +18,8 @@ from shard.errors import RedisError
 from shard.numbers import string2ll
 from shard.reply import OK, PONG, Simple
 from shard.table import GATEWAY, command, container
+
+log = logging.getLogger("atoll.gateway")
 
 if TYPE_CHECKING:
     from gateway.connection import ClientConnection
@@ -297,6 +300,24 @@ def _port_free(gw: Any) -> Any:
         return None if port_available(gw, int(value)) else "Unable to listen on this port"
 
     return check
+
+
+@command("CONFIG REWRITE", 2, "admin noscript loading stale", acl="@admin @slow @dangerous",
+         route=G, parent="config", since="2.8.0",
+         summary="Rewrite the configuration file with the in memory configuration")
+def config_rewrite(conn: ClientConnection, argv: list[bytes]) -> Any:
+    from server.config_rewrite import rewrite
+
+    path = conn.gateway.config.config_file
+    if not path:
+        raise RedisError("ERR The server is running without a config file")
+    try:
+        rewrite(conn.gateway.config, str(path))
+    except OSError as exc:
+        log.warning("CONFIG REWRITE failed: %s", exc.strerror)
+        raise RedisError(f"ERR Rewriting config file: {exc.strerror}") from None
+    log.info("CONFIG REWRITE executed with success.")
+    return OK
 
 
 @command("CONFIG RESETSTAT", 2, "admin noscript loading stale", acl="@admin @slow @dangerous",

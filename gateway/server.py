@@ -32,6 +32,7 @@ class Gateway:
         import gateway.commands  # noqa: F401
         import gateway.debug  # noqa: F401
         import gateway.introspection  # noqa: F401
+        import gateway.memory_commands  # noqa: F401
         import gateway.monitor  # noqa: F401
         import gateway.pause  # noqa: F401
         import gateway.pubsub_commands  # noqa: F401
