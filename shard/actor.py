@@ -215,10 +215,19 @@ class ShardExecutor:
         except Exception as exc:  # a bug must not take the shard down: log it, answer an error
             log.error("shard %d: %s failed:\n%s", self.index, argv[:1], traceback.format_exc())
             value = RedisError(f"ERR internal error in shard: {type(exc).__name__}")
-        # Client commands are counted here; parts of the gateway's plans by the gateway.
+        # Client commands are counted here; parts of the gateway's plans by the gateway.  This
+        # runs for every command, so it is kept to a few integer additions (shard/cmdstats.py).
         if spec is not None and (not meta & wire.STRUCTURED or meta & wire.NOBLOCK):
-            self._count(spec, perf_counter_ns() - started, value, meta, argv)
+            elapsed = perf_counter_ns() - started
+            counters = spec.stats or self.stats.counters_for(spec)
+            counters[0] += 1
+            counters[1] += elapsed
+            counters[4][elapsed.bit_length()] += 1
+            if elapsed >= self.stats.watch_ns:  # slow log or latency monitor
+                self.stats.slow(elapsed, argv, meta >> wire.ORIGIN_SHIFT)
         if meta & wire.STRUCTURED:  # the gateway decides what the client sees, and counts it
+            if meta & wire.NOBLOCK and spec is not None and isinstance(value, RedisError):
+                self.stats.failed(spec, value)  # a script's call
             return value
         kind = type(value)
         if kind is bytes:
@@ -229,17 +238,9 @@ class ShardExecutor:
             return b"+OK\r\n"
         if isinstance(value, RedisError):
             self.error_replies += 1
+            self.stats.failed(spec, value)
         return encode(value, resp3)
 
-
-    def _count(self, spec: CommandSpec, elapsed: int, value: Any, meta: int,
-               argv: list[bytes]) -> None:
-        if spec.name[:2] == "__":
-            return
-        if isinstance(value, RedisError) and value.message == OOM:
-            self.stats.reject(spec.fullname, OOM)  # refused before it ran, as Redis counts it
-        else:
-            self.stats.record(spec.fullname, elapsed, value, argv, meta >> wire.ORIGIN_SHIFT)
 
     def _touch_db_wide(self, name: str, argv: list[bytes]) -> None:
         """Before a flush or SWAPDB, watchers of the keys it changes become dirty."""
