@@ -28,7 +28,7 @@ MAX_PENDING_REPLIES = 16384
 # Commands of one read run at most this many at a time; the rest wait until their replies
 # have left, so a client that pipelines and never reads cannot make the gateway hold more
 # than this many replies (see gateway/limits.py).
-RUN_AT_ONCE = 128
+RUN_AT_ONCE = 512
 
 
 class ClientConnection(asyncio.Protocol):
