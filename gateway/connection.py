@@ -25,10 +25,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("atoll.gateway")
 
 MAX_PENDING_REPLIES = 16384
-# Commands of one read run at most this many at a time; the rest wait until their replies
-# have left, so a client that pipelines and never reads cannot make the gateway hold more
-# than this many replies (see gateway/limits.py).
-RUN_AT_ONCE = 512
+# Commands of one read run at most ``run_at_once`` at a time; the rest wait until their
+# replies have left, so a client that pipelines and never reads cannot make the gateway hold
+# more than that many replies (see gateway/limits.py).  The cap starts at RUN_AT_ONCE, doubles
+# each time a held chunk's replies were all taken by the socket (a client that reads), up to
+# RUN_AT_ONCE_MAX, and falls back when the socket's buffer fills.
+RUN_AT_ONCE = 1024
+RUN_AT_ONCE_MAX = 16384
 
 
 class ClientConnection(asyncio.Protocol):
@@ -56,6 +59,7 @@ class ClientConnection(asyncio.Protocol):
         self.write_paused = False
         self.reading_paused = False
         self.resume_scheduled = False
+        self.run_at_once = RUN_AT_ONCE
         self.monitoring = False
         self.registered = False
         # Connection state (what Redis keeps per client).
@@ -114,6 +118,7 @@ class ClientConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self.run_at_once = RUN_AT_ONCE
         self._update_reading()
 
     def resume_writing(self) -> None:
@@ -148,12 +153,12 @@ class ClientConnection(asyncio.Protocol):
     # --- running commands ----------------------------------------------------------------
 
     def run_commands(self, commands: Any) -> None:
-        if len(commands) > RUN_AT_ONCE or self.write_paused:
+        if len(commands) > self.run_at_once or self.write_paused:
             if self.write_paused:
                 self.held.extend(commands)
                 return
-            self.held.extend(commands[RUN_AT_ONCE:])
-            commands = commands[:RUN_AT_ONCE]
+            self.held.extend(commands[self.run_at_once :])
+            commands = commands[: self.run_at_once]
         try:
             for i, argv in enumerate(commands):
                 if self.closing or self.close_after_reply:
@@ -247,6 +252,7 @@ class ClientConnection(asyncio.Protocol):
         self.resume_scheduled = False
         if self.closing or self.busy or self.write_paused or not self.held:
             return
+        self.run_at_once = min(self.run_at_once * 2, RUN_AT_ONCE_MAX)  # it reads: trust more
         held = list(self.held)
         self.held.clear()
         self.run_commands(held)
