@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import TYPE_CHECKING
+from time import perf_counter_ns
+from typing import TYPE_CHECKING, Any
 
 from gateway import blocking, cross, scripting, transactions
 from gateway.connection import ClientConnection
@@ -49,8 +50,12 @@ class Router:
         # them without lower() saves a bytes object per command.
         self.hot.update({name.upper(): spec for name, spec in self.hot.items()})
         self.hot_when_free = self.hot  # ``hot`` is emptied while a shard runs a busy script
+        self.hot_all = self.hot  # ... and while anybody monitors (gateway/monitor.py)
+        self.feed_monitors: Any = None
+        self.paused: Any = None  # gateway/pause.py's state while CLIENT PAUSE is in force
         assert wire.DB_SHIFT == 4 and wire.RESP3 == 1  # the hot path packs meta by hand
         self.commands_processed = 0
+        self.stats = gateway.cmdstats  # commands the gateway runs or plans (shard/cmdstats.py)
 
     def resolve(self, conn: ClientConnection, argv: list[bytes]) -> CommandSpec | None:
         """The spec to run, or None after replying with the error Redis would give."""
@@ -72,9 +77,11 @@ class Router:
             spec = sub
         if not (len(argv) == spec.arity if spec.arity > 0 else len(argv) >= -spec.arity):
             conn.reply(errors.wrong_arity(spec.fullname).line())
+            self.stats.reject(spec.fullname, None)
             return None
         if not conn.authenticated and "no_auth" not in spec.flags:
             conn.reply(RedisError(errors.NOAUTH).line())
+            self.stats.reject(spec.fullname, None)
             return None
         if not conn.fast_path and "no_auth" not in spec.flags:
             from gateway.acl_commands import permission_error
@@ -82,6 +89,7 @@ class Router:
             denied = permission_error(conn, spec, argv)
             if denied is not None:
                 conn.reply(denied.line())
+                self.stats.reject(spec.fullname, None)
                 return None
         return spec
 
@@ -131,6 +139,13 @@ class Router:
         if spec.group == "scripting" or self.gateway.busy_shards:
             if scripting.intercept(self, conn, spec, argv):  # see gateway/scripting.py
                 return
+        if self.paused is not None and self.paused.holds(conn, spec):
+            from gateway.pause import hold
+
+            hold(conn, argv)
+            return
+        if self.feed_monitors is not None:
+            self.feed_monitors(conn, spec, argv)
         if conn.multi is not None and spec.name not in transactions.IMMEDIATE:
             transactions.queue(self, conn, spec, argv)
             return
@@ -142,7 +157,8 @@ class Router:
         elif route == GATEWAY:
             self._local(conn, spec, argv)
         elif route == FANOUT:
-            conn.run_async(cross.fanout(self.gateway, conn, spec, argv))
+            conn.run_async(_counted(self, spec, argv, conn,
+                                    cross.fanout(self.gateway, conn, spec, argv)))
         else:
             conn.reply(errors.unknown_command(argv[0], argv[1:]).line())
 
@@ -171,15 +187,33 @@ class Router:
         if len(shards) == 1:
             links.send(links.route_links[shards.pop()], [meta, argv], conn.new_slot())
             return
-        conn.run_async(cross.atomically(self.gateway, conn, spec, argv, positions))
+        conn.run_async(_counted(self, spec, argv, conn,
+                                cross.atomically(self.gateway, conn, spec, argv, positions)))
 
     def _local(self, conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:
+        started = perf_counter_ns()
         try:
             result = spec.handler(conn, argv)  # type: ignore[misc]
         except RedisError as exc:
+            self.stats.count_call(spec.fullname, perf_counter_ns() - started, True, argv, conn.id)
             conn.reply(exc.line())
             return
         if inspect.iscoroutine(result):
-            conn.run_async(result)
-        elif result is not cross.NO_REPLY:
+            conn.run_async(_counted(self, spec, argv, conn, result))
+            return
+        self.stats.count_call(spec.fullname, perf_counter_ns() - started, False, argv, conn.id)
+        if result is not cross.NO_REPLY:
             conn.reply(encode(result, conn.resp3))
+
+
+async def _counted(router: Router, spec: CommandSpec, argv: list[bytes], conn: ClientConnection,
+                   work: Any) -> Any:
+    """Run a multi-step command and count it once it is done, as Redis counts after a call."""
+    started = perf_counter_ns()
+    failed = True
+    try:
+        value = await work
+        failed = isinstance(value, RedisError)
+        return value
+    finally:
+        router.stats.count_call(spec.fullname, perf_counter_ns() - started, failed, argv, conn.id)

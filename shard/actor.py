@@ -13,6 +13,7 @@ import os
 import signal
 import time
 import traceback
+from time import perf_counter_ns
 from typing import Any
 
 import zmq
@@ -22,6 +23,7 @@ from persistence.effects import Effects
 from persistence.loader import load_at_startup
 from shard import notify, wire
 from shard.blocking import Block, BlockedClients, Waiter
+from shard.cmdstats import CommandStats
 from shard.context import Ctx
 from shard.errors import OOM, RedisError
 from shard.eviction import Evictor
@@ -58,6 +60,10 @@ class ShardExecutor:
         self.handlers = _handlers(load_shard_commands())
         self.commands_processed = 0
         self.error_replies = 0
+        self.stats = CommandStats()  # commandstats, errorstats, latency, slow log
+        self.active_expire_enabled = True  # DEBUG SET-ACTIVE-EXPIRE
+        self.monitoring: set[int] = set()  # gateways with MONITOR clients (shard/stats_part.py)
+        self.stats.configure(config)
         from shard.server_commands import configure_tracking
 
         configure_tracking(self.ks, config)
@@ -84,7 +90,7 @@ class ShardExecutor:
         self.stop_flag: list[int] = []
         from shard.control import ShardStats
 
-        self.stats = ShardStats()  # latency and ops rate for atoll-admin and INFO
+        self.batch_stats = ShardStats()  # latency and ops rate for atoll-admin and INFO
         self.moved_out: set[int] = set()  # slots given away by online moves (shard/control.py)
 
     def execute_batch(self, entries: list[Any], identity: bytes = b"") -> list[Any]:
@@ -239,6 +245,8 @@ class ShardExecutor:
         resp3 = bool(meta & wire.RESP3)
         ctx.resp3 = resp3
         self.commands_processed += 1
+        started = perf_counter_ns()
+        spec = None
         try:
             spec = self.handlers.get(argv[0])
             if spec is None:
@@ -274,7 +282,19 @@ class ShardExecutor:
         except Exception as exc:  # a bug must not take the shard down: log it, answer an error
             log.error("shard %d: %s failed:\n%s", self.index, argv[:1], traceback.format_exc())
             value = RedisError(f"ERR internal error in shard: {type(exc).__name__}")
+        # Client commands are counted here; parts of the gateway's plans by the gateway.  This
+        # runs for every command, so it is kept to a few integer additions (shard/cmdstats.py).
+        if spec is not None and (not meta & wire.STRUCTURED or meta & wire.NOBLOCK):
+            elapsed = perf_counter_ns() - started
+            counters = spec.stats or self.stats.counters_for(spec)
+            counters[0] += 1
+            counters[1] += elapsed
+            counters[4][elapsed.bit_length()] += 1
+            if elapsed >= self.stats.watch_ns:  # slow log or latency monitor
+                self.stats.slow(elapsed, argv, meta >> wire.ORIGIN_SHIFT)
         if meta & wire.STRUCTURED:  # the gateway decides what the client sees, and counts it
+            if meta & wire.NOBLOCK and spec is not None and isinstance(value, RedisError):
+                self.stats.failed(spec, value)  # a script's call
             return value
         kind = type(value)
         if kind is bytes:
@@ -285,6 +305,7 @@ class ShardExecutor:
             return b"+OK\r\n"
         if isinstance(value, RedisError):
             self.error_replies += 1
+            self.stats.failed(spec, value)
         return encode(value, resp3)
 
 
@@ -505,8 +526,12 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
             _send_outbox(sock, executor)
         now = time.monotonic()
         if now >= next_cycle:
-            executor.ks.active_expire(budget_ms=period * 250)
-            executor.stats.sample_rate(executor.commands_processed)
+            if executor.active_expire_enabled:
+                executor.ks.active_expire(budget_ms=period * 250)
+            took = time.monotonic() - now
+            if executor.stats.latency_ns and took * 1e9 >= executor.stats.latency_ns:
+                executor.stats.latency_event("expire-cycle", int(took * 1e9))
+            executor.batch_stats.sample_rate(executor.commands_processed)
             if executor.effects is not None:
                 aof.commit()
             aof.auto_rewrite()
@@ -540,7 +565,7 @@ def _drain(sock: zmq.Socket[Any], executor: ShardExecutor, notifier: _Notifier) 
         return
     pack, unpack, execute_batch = wire.pack, wire.unpack, executor.execute_batch
     ctx = executor.ctx
-    record = executor.stats.record_batch
+    record = executor.batch_stats.record_batch
     while True:
         try:
             identity, payload = sock.recv_multipart(zmq.NOBLOCK)

@@ -85,18 +85,18 @@ class ShardControl:
     def stats(self, request: dict[str, Any]) -> dict[str, Any]:
         shard = self.shard
         ks = shard.ks
-        p50, p99 = shard.stats.percentiles()
+        p50, p99 = shard.batch_stats.percentiles()
         persistence = shard.persistence
         memory = shard.evictor.info()
         return {
             "shard": shard.index, "pid": os.getpid(), "rss": process_memory(os.getpid()),
-            "uptime": time.time() - shard.stats.started,
+            "uptime": time.time() - shard.batch_stats.started,
             "slots": sum(self.owned),
             "keys": {db.index: len(db.data) for db in ks.dbs if db.data},
             "expires": {db.index: len(db.expires) for db in ks.dbs if db.expires},
             "used_memory": int(memory.get(b"used_memory", 0)),
             "commands": shard.commands_processed,
-            "ops_per_sec": round(shard.stats.ops_per_sec(shard.commands_processed), 1),
+            "ops_per_sec": round(shard.batch_stats.ops_per_sec(shard.commands_processed), 1),
             "latency_p50_us": round(p50, 1), "latency_p99_us": round(p99, 1),
             "blocked_clients": len(shard.blocked.by_token),
             "log_size": None,  # the append-only log is not built yet

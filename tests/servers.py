@@ -49,13 +49,14 @@ def ping(port: int) -> bool:
 
 
 class AtollServer:
-    def __init__(self, tmp: Path, *args: str, shards: int = 2, gateways: int = 1) -> None:
+    def __init__(self, tmp: Path, *args: str, shards: int = 2, gateways: int = 1,
+                 conf: str | None = None) -> None:
         self.port = free_port()
         self.dir = tmp
         self.gateways = gateways
         self.log = tmp / "atoll.log"
         self.args = [
-            ATOLL, str(ROOT / "conf" / "atoll.conf"), "--port", str(self.port), "--dir", str(tmp),
+            ATOLL, conf or str(ROOT / "conf" / "atoll.conf"), "--port", str(self.port), "--dir", str(tmp),
             "--save", "", "--shards", str(shards), "--gateways", str(gateways), *args,
         ]
         self.proc: subprocess.Popen[bytes] | None = None
