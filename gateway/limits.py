@@ -32,6 +32,32 @@ if TYPE_CHECKING:
 log = logging.getLogger("atoll.gateway")
 
 MAXCLIENTS_REACHED = b"-ERR max number of clients reached\r\n"
+# Redis' reply to a non-local client in protected mode (networking.c), word for word.
+PROTECTED_MODE_DENIED = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled and no "
+    b"password is set for the default user. In this mode connections are only accepted from "
+    b"the loopback interface. If you want to connect from external computers to Redis you may "
+    b"adopt one of the following solutions: 1) Just disable protected mode sending the command "
+    b"'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from "
+    b"the same host the server is running, however MAKE SURE Redis is not publicly accessible "
+    b"from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) "
+    b"Alternatively you can just disable the protected mode by editing the Redis configuration "
+    b"file, and setting the protected mode option to 'no', and then restarting the server. 3) "
+    b"If you started the server manually just for testing, restart it with the "
+    b"'--protected-mode no' option. 4) Setup a an authentication password for the default user. "
+    b"NOTE: You only need to do one of the above things in order for the server to start "
+    b"accepting connections from the outside.\r\n")
+
+
+def is_local_peer(peer: Any) -> bool:
+    """A loopback address or a unix socket (Redis' islocalClient)."""
+    if not isinstance(peer, tuple) or not peer:
+        return True  # unix sockets have no (host, port) peer
+    host = str(peer[0])
+    if host.startswith("::ffff:"):
+        host = host[7:]
+    return host.startswith("127.") or host == "::1"
+
 
 
 class ClientLimits:
@@ -55,6 +81,12 @@ class ClientLimits:
     def admit(self, conn: ClientConnection, transport: Any) -> bool:
         """Refuse a connection past maxclients (error line, then close); else set it up."""
         gw = self.gateway
+        if (gw.config.value("protected-mode") and gw.acl.users[b"default"].nopass
+                and not is_local_peer(transport.get_extra_info("peername"))):
+            gw.stats["rejected"] += 1
+            transport.write(PROTECTED_MODE_DENIED)
+            transport.close()
+            return False
         if self.total_clients() >= int(gw.config.value("maxclients")):
             gw.stats["rejected"] += 1
             transport.write(MAXCLIENTS_REACHED)

@@ -42,6 +42,12 @@ class Router:
         for spec in self.by_name.values():
             spec.min_argc = spec.arity if spec.arity > 0 else -spec.arity
             spec.max_argc = spec.arity if spec.arity > 0 else 1 << 30
+        for old, new in gateway.config.rename_commands:  # rename-command: "" removes it
+            key = old.lower().encode()
+            if key in self.by_name:
+                renamed = self.by_name.pop(key)
+                if new:
+                    self.by_name[new.lower().encode()] = renamed
         self.hot = {
             name: spec for name, spec in self.by_name.items()
             if spec.route == SHARD and spec.single_key and not spec.subcommands

@@ -7,7 +7,10 @@ import re
 import socket
 from pathlib import Path
 
-from tests.servers import AtollServer, atoll_server, wait_until
+import pytest
+import redis
+
+from tests.servers import ROOT, AtollServer, atoll_server, wait_until
 
 
 def _connect(server: AtollServer) -> socket.socket:
@@ -131,3 +134,31 @@ def test_unauthenticated_clients_get_small_caps(tmp_path: Path) -> None:
 def _rss(pid: int) -> int:
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * 4096
+
+
+def test_rename_command_renames_and_removes_commands(tmp_path: Path) -> None:
+    """rename-command in the config file: the new name works, the old one is unknown, and
+    an empty name removes the command, as in Redis."""
+    conf = tmp_path / "renamed.conf"
+    conf.write_text(f"include {ROOT / 'conf' / 'atoll.conf'}\n"
+                    "rename-command flushall \"\"\nrename-command set put\n")
+    server = AtollServer(tmp_path, conf=str(conf)).start()
+    try:
+        r = server.client()
+        assert r.execute_command("PUT", "k", "v") == b"OK"
+        assert r.get("k") == b"v"
+        with pytest.raises(redis.ResponseError, match="unknown command 'SET'"):
+            r.execute_command("SET", "k", "w")
+        with pytest.raises(redis.ResponseError, match="unknown command 'FLUSHALL'"):
+            r.execute_command("FLUSHALL")
+    finally:
+        server.stop()
+
+
+def test_protected_mode_accepts_only_local_peers() -> None:
+    from gateway.limits import PROTECTED_MODE_DENIED, is_local_peer
+
+    assert is_local_peer(("127.0.0.1", 5000)) and is_local_peer(("::1", 5000, 0, 0))
+    assert is_local_peer(("::ffff:127.0.0.1", 5000, 0, 0)) and is_local_peer("/tmp/atoll.sock")
+    assert not is_local_peer(("10.1.2.3", 5000)) and not is_local_peer(("fe80::1", 1, 0, 0))
+    assert PROTECTED_MODE_DENIED.startswith(b"-DENIED Redis is running in protected mode")
