@@ -267,7 +267,7 @@ class ShardExecutor:
             else:
                 mark, dirty = len(effects.pending), self.ks.dirty
                 value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
-                if self.ks.dirty != dirty:
+                if self.ks.dirty > dirty:  # (__snapshot_end lowers it: not a write)
                     effects.record(mark, ctx.db, argv, value)
             if (self.blocked.by_key or self.watches.by_key) and spec.is_write():
                 self._signal(spec, argv)
@@ -409,7 +409,7 @@ class ShardExecutor:
             return False
         except RedisError as exc:
             value = exc
-        if effects is not None and self.ks.dirty != dirty and not isinstance(value, RedisError):
+        if effects is not None and self.ks.dirty > dirty and not isinstance(value, RedisError):
             effects.record(mark, ctx.db, waiter.argv, value)
         self._signal(spec, waiter.argv)
         self.deliver(waiter, value)

@@ -301,3 +301,26 @@ def test_logs_load_with_another_shard_count(tmp_path: Path) -> None:
             server.stop()
         names = sorted(os.listdir(tmp_path / "appendonlydir"))
         assert names == [f"appendonly-shard-{i}-of-{shards}.aof" for i in range(shards)]
+
+
+def test_swapdb_and_a_snapshot_reach_the_log_correctly(tmp_path: Path) -> None:
+    """SWAPDB is logged (it changes the dataset) and a BGSAVE's bookkeeping is not: after a
+    SIGKILL the swapped databases come back as they were."""
+    server = AtollServer(tmp_path, "--appendonly", "yes", "--appendfsync", "always",
+                         shards=2).start()
+    try:
+        r = server.client()
+        r.mset({"a": 1, "b": 2})
+        r.swapdb(0, 1)
+        saves = int(r.info("persistence")["rdb_saves"])
+        r.bgsave()
+        wait_until(lambda: int(r.info("persistence")["rdb_saves"]) > saves, what="bgsave")
+        r.set("c", 3)
+        _kill_everything(server)
+        server.start()
+        r = server.client()
+        assert r.dbsize() == 1 and r.get("c") == b"3"
+        r1 = server.client(db=1)
+        assert r1.mget("a", "b") == [b"1", b"2"]
+    finally:
+        server.stop()
