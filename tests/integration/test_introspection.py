@@ -34,13 +34,13 @@ def test_monitor_sees_the_clients_of_every_gateway(tmp_path: Path) -> None:
             for sock in monitors:
                 sock.sendall(b"MONITOR\r\n")
                 assert _read_lines(sock, 1) == [b"+OK"]
-            clients = [server.client() for _ in range(8)]  # spread over both gateways
+            clients = server.clients_on_every_gateway(4)
             for i, client in enumerate(clients):
                 client.set(f"k{i}", "v\n\x01")
             clients[0].config_set("maxmemory-samples", "5")  # admin: not shown
             clients[0].get("k0")
             for sock in monitors:
-                lines = _read_lines(sock, 9, b'"CLIENT" "SETINFO"')
+                lines = _read_lines(sock, 9, b"\"CLIENT\" ")  # SETINFO, ID
                 shown = [line.split(b"] ", 1)[1] for line in lines]
                 assert shown[:8] == [b'"SET" "k%d" "v\\n\\x01"' % i for i in range(8)]
                 assert shown[8] == b'"GET" "k0"'
@@ -155,7 +155,7 @@ def test_client_pause_write_holds_writes_on_every_gateway(tmp_path: Path) -> Non
     import time
 
     with atoll_server(tmp_path, gateways=2) as server:
-        clients = [server.client() for _ in range(6)]  # on both gateways
+        clients = server.clients_on_every_gateway(3)
         admin = server.client()
         assert admin.client_pause(60000, all=False)
         assert [c.get("k") for c in clients] == [None] * 6  # reads go on
