@@ -130,6 +130,9 @@ class ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_interaction = time.time()
+        stats = self.gateway.stats
+        stats["reads"] += 1
+        stats["net_in"] += len(data)
         commands, error = self.parser.feed(data)
         if not self.parser.authenticated and commands:
             # Unauthenticated: one command at a time, so limits after AUTH are the usual ones.
@@ -233,7 +236,11 @@ class ClientConnection(asyncio.Protocol):
             replies.popleft()
         transport = self.transport
         if out and transport is not None and not self.closing:
-            transport.write(b"".join(out) if len(out) > 1 else out[0])
+            data = b"".join(out) if len(out) > 1 else out[0]
+            transport.write(data)
+            stats = self.gateway.stats
+            stats["writes"] += 1
+            stats["net_out"] += len(data)
         if self.close_after_reply and not replies:
             self.close()
             return

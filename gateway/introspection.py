@@ -208,8 +208,9 @@ def aof_fields(parts: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
 
 def gateway_counters(gw: Gateway, args: Any = None) -> dict[str, Any]:
     """This gateway's counters, as the gateway answering INFO asks the others for them."""
-    return {**gw.stats, "processed": gw.router.commands_processed,
-            "cmdstats": gw.cmdstats.export()}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {**gw.stats, **gw.instantaneous.counters(), "cpu": [usage.ru_stime, usage.ru_utime],
+            "processed": gw.router.commands_processed, "cmdstats": gw.cmdstats.export()}
 
 
 peers.HANDLERS["counters"] = gateway_counters
@@ -221,19 +222,33 @@ def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]
     def total(name: str) -> int:
         return sum(int(c.get(name, 0)) for c in every)
 
+    def rate(name: str) -> float:
+        return sum(float(c.get(name, 0.0)) for c in every)
+
     return [
         ("total_connections_received", total("connections")),
         ("total_commands_processed", total("processed")),
-        ("instantaneous_ops_per_sec", 0),
+        ("instantaneous_ops_per_sec", int(rate("inst_ops"))),
+        ("total_net_input_bytes", total("net_in")),
+        ("total_net_output_bytes", total("net_out")),
+        ("instantaneous_input_kbps", f"{rate('inst_in') / 1024:.2f}"),
+        ("instantaneous_output_kbps", f"{rate('inst_out') / 1024:.2f}"),
         ("rejected_connections", total("rejected")),
         ("expired_keys", sum(int(s[b"expired_keys"]) for s in shards)),
         ("evicted_keys", sum(int(s.get(b"evicted_keys", 0)) for s in shards)),
+        # Atoll has no client eviction (maxmemory-clients), no fork, no active defrag, no
+        # client tracking and no I/O threads: these counters are truly zero.
+        ("evicted_clients", 0),
         ("keyspace_hits", sum(int(s[b"keyspace_hits"]) for s in shards)),
         ("keyspace_misses", sum(int(s[b"keyspace_misses"]) for s in shards)),
         ("pubsub_channels", gw.pubsub_stats[0]), ("pubsub_patterns", gw.pubsub_stats[1]),
+        ("latest_fork_usec", 0), ("total_forks", 0),
         ("migrate_cached_sockets", 0),  # no MIGRATE yet, so no cached connections
+        ("tracking_total_keys", 0), ("tracking_total_items", 0), ("tracking_total_prefixes", 0),
         ("total_error_replies", total("errors") + sum(int(s[b"error_replies"]) for s in shards)),
         ("total_reads_processed", total("reads")),
+        ("total_writes_processed", total("writes")),
+        ("io_threaded_reads_processed", 0), ("io_threaded_writes_processed", 0),
         # Per shard, the numbers atoll-admin shows (shard/control.py ShardStats).
         *[(f"atoll_shard_{name}", ",".join(str(s.get(name.encode(), 0)) for s in shards))
           for name in ("ops_per_sec", "latency_p50_us", "latency_p99_us")],
@@ -246,8 +261,17 @@ def _replication(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str,
 
 
 def _cpu(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return [("used_cpu_sys", f"{usage.ru_stime:.6f}"), ("used_cpu_user", f"{usage.ru_utime:.6f}")]
+    """Every gateway's and shard's CPU time.  Atoll forks no children (its snapshots are
+    written by the shards themselves), and the "main thread" is this gateway's."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    every = [[own.ru_stime, own.ru_utime], *(c.get("cpu", [0.0, 0.0]) for c in gw.peer_counters),
+             *(s.get(b"cpu", [0.0, 0.0]) for s in shards)]
+    main = resource.getrusage(resource.RUSAGE_THREAD)
+    return [("used_cpu_sys", f"{sum(c[0] for c in every):.6f}"),
+            ("used_cpu_user", f"{sum(c[1] for c in every):.6f}"),
+            ("used_cpu_sys_children", "0.000000"), ("used_cpu_user_children", "0.000000"),
+            ("used_cpu_sys_main_thread", f"{main.ru_stime:.6f}"),
+            ("used_cpu_user_main_thread", f"{main.ru_utime:.6f}")]
 
 
 def _keyspace(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:

@@ -96,7 +96,11 @@ class Gateway:
                 self.acl.users = load_file(self.acl, str(config.get("aclfile")))
             except (OSError, RedisError) as exc:
                 log.warning("Could not load the ACL file: %s", exc)
-        self.stats = {"connections": 0, "rejected": 0, "errors": 0, "reads": 0}
+        self.stats = {"connections": 0, "rejected": 0, "errors": 0, "reads": 0, "writes": 0,
+                      "net_in": 0, "net_out": 0}
+        from gateway.metrics import Instantaneous
+
+        self.instantaneous = Instantaneous(self)
         self._next_id = index + 1
         self.transactions_started = 0  # numbers cross-shard transactions (gateway/intents.py)
         # Intents a previous life of this gateway held in the shards are released.
@@ -289,6 +293,7 @@ class Gateway:
 
             start_save_points(self)
         self.limits.start()
+        self.instantaneous.start()
         from gateway.monitor import learn_monitors
 
         self.loop.create_task(learn_monitors(self))

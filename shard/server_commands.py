@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import resource
 from itertools import islice
 from typing import Any
 
@@ -180,7 +181,14 @@ def info_part(ctx: Ctx, args: list[bytes]) -> Any:
         b"persistence": ctx.shard.persistence.info(ctx.ks) if ctx.shard is not None else {},
         **(_admin_numbers(ctx.shard) if ctx.shard is not None else {}),
         b"cmdstats": ctx.shard.stats.export() if ctx.shard is not None else {},
+        b"cpu": _cpu_seconds(),
     }
+
+
+def _cpu_seconds() -> list[float]:
+    """System and user CPU seconds of this process (INFO cpu sums every process)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return [usage.ru_stime, usage.ru_utime]
 
 
 def _admin_numbers(shard: Any) -> dict[bytes, Any]:

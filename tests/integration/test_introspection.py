@@ -105,6 +105,72 @@ def test_commandstats_and_errorstats_match_redis(atoll: AtollServer,
     assert results[0] == results[1]
 
 
+# Fields of real Redis' INFO that Atoll leaves out: jemalloc's allocator internals, fork
+# copy-on-write, active defragmentation and the eviction-time counters have no counterpart.
+NOT_IN_ATOLL = {
+    "memory": {"allocator_frag_bytes", "allocator_frag_ratio", "allocator_rss_bytes",
+               "allocator_rss_ratio", "rss_overhead_bytes", "rss_overhead_ratio"},
+    "persistence": {"current_cow_peak", "current_cow_size", "current_cow_size_age",
+                    "current_fork_perc", "current_save_keys_processed",
+                    "current_save_keys_total"},
+    "stats": {"active_defrag_hits", "active_defrag_key_hits", "active_defrag_key_misses",
+              "active_defrag_misses", "current_active_defrag_time", "total_active_defrag_time",
+              "current_eviction_exceeded_time", "total_eviction_exceeded_time",
+              "dump_payload_sanitizations", "expire_cycle_cpu_milliseconds",
+              "expired_stale_perc", "expired_time_cap_reached_count", "pubsubshard_channels",
+              "reply_buffer_expands", "reply_buffer_shrinks", "slave_expires_tracked_keys",
+              "unexpected_error_replies",
+              # replication counters (issue #8)
+              "instantaneous_input_repl_kbps", "instantaneous_output_repl_kbps",
+              "total_net_repl_input_bytes", "total_net_repl_output_bytes",
+              "sync_full", "sync_partial_err", "sync_partial_ok"},
+    "replication": {"master_replid2", "repl_backlog_active", "repl_backlog_first_byte_offset",
+                    "repl_backlog_histlen", "repl_backlog_size", "second_repl_offset"},
+}
+
+
+def test_info_has_the_fields_of_redis(atoll: AtollServer, reference: RedisServer) -> None:
+    """Every field of real Redis' INFO sections, except the documented few, and only
+    Atoll-specific (``atoll_``) extras."""
+    ours, theirs = atoll.client(), reference.client()
+    for section in ("server", "clients", "memory", "persistence", "stats", "replication",
+                    "cpu"):
+        fields = set(ours.info(section))
+        wanted = set(theirs.info(section))
+        assert wanted - fields <= NOT_IN_ATOLL.get(section, set()), section
+        assert all(name.startswith("atoll_") for name in fields - wanted), section
+
+
+def test_info_counters_move_with_traffic(atoll: AtollServer) -> None:
+    client = atoll.client()
+    before = client.info("stats")
+    payload = b"x" * 1000
+    with client.pipeline(transaction=False) as pipe:
+        for i in range(500):
+            pipe.set(f"traffic:{i}", payload)
+        pipe.execute()
+    after = client.info("stats")
+    assert after["total_commands_processed"] - before["total_commands_processed"] >= 500
+    assert after["total_net_input_bytes"] - before["total_net_input_bytes"] >= 500 * 1000
+    assert after["total_net_output_bytes"] - before["total_net_output_bytes"] >= 500 * 5
+    assert after["total_reads_processed"] > before["total_reads_processed"]
+    assert after["total_writes_processed"] > before["total_writes_processed"]
+
+    def busy() -> bool:  # a rate over the last 1.6 s, as Redis samples it
+        with client.pipeline(transaction=False) as pipe:
+            for i in range(200):
+                pipe.get(f"traffic:{i}")
+            pipe.execute()
+        stats = client.info("stats")
+        return stats["instantaneous_ops_per_sec"] > 0 \
+            and float(stats["instantaneous_output_kbps"]) > 0
+    wait_until(busy, timeout=10, what="instantaneous rates")
+    cpu = client.info("cpu")
+    # The shards' CPU time is in the totals: more than this gateway's main thread alone.
+    assert cpu["used_cpu_user"] + cpu["used_cpu_sys"] > \
+        cpu["used_cpu_user_main_thread"] + cpu["used_cpu_sys_main_thread"]
+
+
 def test_slowlog_and_latency(atoll: AtollServer) -> None:
     r = atoll.client()
     r.config_set("slowlog-log-slower-than", "0")
