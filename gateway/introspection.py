@@ -304,7 +304,7 @@ def _key_specs(spec: CommandSpec) -> list[Any]:
 
 
 def command_entry(spec: CommandSpec) -> list[Any]:
-    flags = [f.encode() for f in spec.flags]
+    flags = [f.encode() for f in spec.flags if f != "may_replicate"]  # Redis hides it
     if spec.keys_fn is not None:
         flags.append(b"movablekeys")
     from shard.reply import SetReply
