@@ -76,6 +76,11 @@ def reset(conn: ClientConnection, argv: list[bytes]) -> Any:
     from gateway.pubsub_commands import reset_client
 
     reset_client(conn)
+    if conn.monitoring:
+        from gateway.monitor import monitor_gone
+
+        conn.monitoring = False
+        monitor_gone(conn.gateway, conn)
     default = conn.gateway.acl.users[b"default"]
     conn.user = b"default"
     conn.authenticated = default.enabled and default.nopass

@@ -328,7 +328,7 @@ def _key_specs(spec: CommandSpec) -> list[Any]:
 
 
 def command_entry(spec: CommandSpec) -> list[Any]:
-    flags = [f.encode() for f in spec.flags]
+    flags = [f.encode() for f in spec.flags if f != "may_replicate"]  # Redis hides it
     if spec.keys_fn is not None:
         flags.append(b"movablekeys")
     from shard.reply import SetReply
@@ -435,11 +435,15 @@ def command_getkeys(conn: ClientConnection, argv: list[bytes]) -> Any:
         spec = spec.subcommands.get(target[1].lower().decode("latin-1"), spec)
     if spec is None:
         raise RedisError("ERR Invalid command specified")
+    if spec.first_key <= 0 and spec.keys_fn is None:
+        raise RedisError("ERR The command has no key arguments")
     if not spec.arity_ok(len(target)):
         raise RedisError("ERR Invalid number of arguments specified for command")
     positions = spec.key_positions(target)
     if not positions:
-        raise RedisError("ERR The command has no key arguments")
+        if "no_mandatory_keys" in spec.flags:  # EVAL script 0: simply no keys
+            return []
+        raise RedisError("ERR Invalid arguments specified for command")
     return [target[p] for p in positions]
 
 

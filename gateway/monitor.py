@@ -98,6 +98,8 @@ def feed(conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:
 
 
 def _show(conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:
+    """One command's line to every monitor (a monitor's own RESET ends its monitoring
+    before Redis shows the command, so it does not see that one)."""
     if "admin" in spec.flags:
         return
     gw = conn.gateway
@@ -107,7 +109,7 @@ def _show(conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:
         args = _redact(spec.name, args)
     micros = int(now * 1e6) % 1_000_000
     line = f"+{int(now)}.{micros:06d} [{conn.db} {conn.addr}] {' '.join(args)}\r\n".encode("latin-1")
-    _write(gw, line)
+    _write(gw, line, conn if spec.name == "reset" else None)
     if gw.remote_monitors:
         if not gw.monitor_outgoing:
             gw.loop.call_soon(_send_lines, gw)
@@ -125,9 +127,9 @@ def _redact(name: str, args: list[str]) -> list[str]:
     return out
 
 
-def _write(gw: Gateway, data: bytes) -> None:
+def _write(gw: Gateway, data: bytes, resetting: ClientConnection | None = None) -> None:
     for other in list(gw.monitors):
-        if other.closing:
+        if other.closing or other is resetting:
             continue
         if other.replies:
             other.replies.append(data)

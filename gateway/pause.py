@@ -11,6 +11,7 @@ when the pause ends the command runs and the rest follow in order.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -35,15 +36,36 @@ class PauseState:
         self.ended = asyncio.Event()
         self.ended.set()
         self.timer: asyncio.TimerHandle | None = None
+        self.held: set[ClientConnection] = set()  # INFO blocked_clients counts them, as Redis
+        # SHA1s of cached scripts declared ``#!lua flags=no-writes`` (EVALSHA passes a pause)
+        self.read_only_scripts: set[str] = set()
 
-    def holds(self, conn: ClientConnection, spec: CommandSpec) -> bool:
+    def holds(self, conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> bool:
         if not self.mode:
             return False
         if self.mode == ALL:
             return True
         if spec.name == "exec" and conn.multi:
-            return any(_writes(s) for s, _ in conn.multi)
-        return _writes(spec)
+            return any(self.may_replicate(s, a) for s, a in conn.multi)
+        return self.may_replicate(spec, argv)
+
+    def may_replicate(self, spec: CommandSpec, argv: list[bytes]) -> bool:
+        """Redis' is_may_replicate_command, with a script's own flags for EVAL/EVALSHA: a
+        script with a shebang writes unless it says no-writes; one without may write."""
+        if "write" in spec.flags:
+            return True
+        if "may_replicate" not in spec.flags:
+            return False
+        if spec.name == "eval":
+            return not script_read_only(argv[1])
+        if spec.name == "evalsha":
+            return argv[1].decode("latin-1").lower() not in self.read_only_scripts
+        return True
+
+    def learn_script(self, body: bytes) -> None:
+        """Remember a script the gateway saw (EVAL, SCRIPT LOAD) by its flags."""
+        if script_read_only(body):
+            self.read_only_scripts.add(hashlib.sha1(body).hexdigest())
 
     def pause(self, until: float, mode: str) -> None:
         # As Redis: a longer or stricter pause wins over the one in force.
@@ -67,8 +89,17 @@ class PauseState:
         _update(self.gateway)
 
 
-def _writes(spec: CommandSpec) -> bool:
-    return "write" in spec.flags or "may_replicate" in spec.flags
+def script_read_only(body: bytes) -> bool:
+    """True for a script whose shebang declares no-writes (a bad shebang: False, the script
+    fails when it runs)."""
+    if not body.startswith(b"#!"):
+        return False
+    from shard.scripting import _shebang
+
+    try:
+        return _shebang(body)[0]
+    except RedisError:
+        return False
 
 
 def _update(gw: Gateway) -> None:
@@ -77,13 +108,27 @@ def _update(gw: Gateway) -> None:
     update_feeding(gw)
 
 
+def tell_shards(gw: Gateway, until: float) -> None:
+    """Shards stop expiring and evicting until ``until`` (0: at once, CLIENT UNPAUSE)."""
+    from shard import wire
+
+    meta = wire.meta(0, False, structured=True)
+    for link in gw.links.links:
+        gw.links.request(link, meta, [b"__pause", b"%d" % int(until * 1000)])
+
+
 def hold(conn: ClientConnection, argv: list[bytes]) -> None:
     """Hold a command until the pause ends, then run it (its reply keeps its place)."""
     gw = conn.gateway
 
     async def later() -> Any:
-        await gw.pause.ended.wait()
-        gw.router._dispatch(conn, argv)  # its reply goes right after this empty one
+        gw.pause.held.add(conn)
+        try:
+            await gw.pause.ended.wait()
+        finally:
+            gw.pause.held.discard(conn)
+        if not conn.closing:
+            gw.router._dispatch(conn, argv)  # its reply goes right after this empty one
         return Raw(b"")
 
     conn.run_async(later())
@@ -110,6 +155,7 @@ def client_pause(conn: ClientConnection, argv: list[bytes]) -> Any:
     until = time.time() + millis / 1000
     conn.gateway.pause.pause(until, mode)
     conn.gateway.peers.tell("pause", [until, mode])
+    tell_shards(conn.gateway, until)
     return OK
 
 
@@ -119,6 +165,7 @@ def client_pause(conn: ClientConnection, argv: list[bytes]) -> Any:
 def client_unpause(conn: ClientConnection, argv: list[bytes]) -> Any:
     conn.gateway.pause.unpause()
     conn.gateway.peers.tell("unpause", None)
+    tell_shards(conn.gateway, 0)
     return OK
 
 

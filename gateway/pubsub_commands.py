@@ -161,13 +161,13 @@ async def _count(future: Any) -> Any:
     return value
 
 
-@command("PUBLISH channel message", 3, "pubsub loading stale fast", acl="@pubsub @fast",
+@command("PUBLISH channel message", 3, "pubsub loading stale fast may_replicate", acl="@pubsub @fast",
          route=G, group="pubsub", since="2.0.0", summary="Post a message to a channel")
 def publish(conn: ClientConnection, argv: list[bytes]) -> Any:
     return _publish(conn, CHANNEL, argv)
 
 
-@command("SPUBLISH shardchannel message", 3, "pubsub loading stale fast", (1, 1, 1),
+@command("SPUBLISH shardchannel message", 3, "pubsub loading stale fast may_replicate", (1, 1, 1),
          acl="@pubsub @fast", route=G, group="pubsub", since="7.0.0",
          summary="Post a message to a shard channel")
 def spublish(conn: ClientConnection, argv: list[bytes]) -> Any:

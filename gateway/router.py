@@ -145,7 +145,7 @@ class Router:
         if spec.group == "scripting" or self.gateway.busy_shards:
             if scripting.intercept(self, conn, spec, argv):  # see gateway/scripting.py
                 return
-        if self.paused is not None and self.paused.holds(conn, spec):
+        if self.paused is not None and self.paused.holds(conn, spec, argv):
             from gateway.pause import hold
 
             hold(conn, argv)

@@ -68,9 +68,14 @@ def intercept(router: Router, conn: ClientConnection, spec: CommandSpec,
         sha = hashlib.sha1(argv[1]).hexdigest()
         if sha not in gw.known_scripts:
             gw.known_scripts.add(sha)
+            gw.pause.learn_script(argv[1])
             load_everywhere(gw, argv[1])
-    elif name == "flush" and spec.parent is not None and spec.parent.name == "script":
-        gw.known_scripts.clear()
+    elif spec.parent is not None and spec.parent.name == "script":
+        if name == "flush":
+            gw.known_scripts.clear()
+            gw.pause.read_only_scripts.clear()
+        elif name == "load":
+            gw.pause.learn_script(argv[2])
     return False
 
 

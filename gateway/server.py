@@ -246,7 +246,7 @@ class Gateway:
             self.links.request(self.links.shard_of(command[1]), meta, command)
 
     def blocked_clients(self) -> int:
-        return sum(1 for conn in self.clients.values() if conn.blocked_on)
+        return sum(1 for conn in self.clients.values() if conn.blocked_on) + len(self.pause.held)
 
     def request_shutdown(self, save: bool) -> None:
         log.warning("User requested shutdown...")

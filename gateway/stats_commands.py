@@ -104,11 +104,12 @@ async def _slowlog_get(conn: ClientConnection, count: int) -> Any:
             entries += [[e[0] * SOURCES + index + 1, *e[1:]] for e in part]
     entries.sort(key=lambda e: (e[1], e[0]), reverse=True)
     out = []
-    for ident, when, usec, args, client in entries[:count]:
+    # Every source keeps slowlog-max-len entries; the server shows the newest that many.
+    for ident, when_us, usec, args, client in entries[:min(count, gw.cmdstats.slowlog_max)]:
         other = gw.clients.get(client)
         addr = other.addr.encode() if other is not None else b""
         name = other.name if other is not None else b""
-        out.append([ident, when, usec, list(args), addr, name])
+        out.append([ident, when_us // 1_000_000, usec, list(args), addr, name])
     return out
 
 
@@ -117,7 +118,9 @@ async def _slowlog_get(conn: ClientConnection, count: int) -> Any:
 def slowlog_len(conn: ClientConnection, argv: list[bytes]) -> Any:
     async def total() -> int:
         parts = await cross.all_shards(conn.gateway, conn, [b"__stats", b"SLOWLOG", b"LEN"])
-        return len(conn.gateway.cmdstats.slowlog) + sum(p for p in parts if isinstance(p, int))
+        stats = conn.gateway.cmdstats
+        total = len(stats.slowlog) + sum(p for p in parts if isinstance(p, int))
+        return min(total, stats.slowlog_max)
 
     return total()
 

@@ -116,8 +116,10 @@ class CommandStats:
                  for a in argv[:SLOWLOG_ARGS]]
         if len(argv) > SLOWLOG_ARGS:
             shown[-1] = b"... (%d more arguments)" % (len(argv) - SLOWLOG_ARGS + 1)
-        self.slowlog.appendleft([self.slowlog_id, int(time.time()), elapsed_ns // 1000, shown,
-                                 client])
+        # The time in microseconds: SLOWLOG GET orders the gateway's and the shards' entries
+        # by it (ids of different sources do not compare) and shows whole seconds.
+        self.slowlog.appendleft([self.slowlog_id, int(time.time() * 1e6), elapsed_ns // 1000,
+                                 shown, client])
         self.slowlog_id += 1
         while len(self.slowlog) > self.slowlog_max:
             self.slowlog.pop()

@@ -225,8 +225,8 @@ class Evictor:
     def check(self, budget_s: float = 0.05) -> bool:
         """Evict until this shard is under its limit; False if it could not get there
         (nothing left to evict, or the policy forbids it): denyoom commands then fail."""
-        if not self.limit:
-            self.over_limit = False
+        if not self.limit or self.ks.now < self.ks.paused_until:
+            self.over_limit = False  # no eviction and no OOM during CLIENT PAUSE, as Redis
             return True
         used = self.meter.used()
         if used > self.limit * NEAR_LIMIT:

@@ -53,6 +53,9 @@ class Keyspace:
         self.misses = 0
         self.dirty = 0  # writes since the last save, as Redis counts them
         self.replica = False  # replicas wait for the master's DEL instead of expiring
+        # CLIENT PAUSE (wall-clock ms): until then keys that expire read as gone but stay,
+        # and the active cycle rests, as Redis keeps the dataset still during a pause.
+        self.paused_until = 0
         self.lru_clock = self.now // 1000
         self.lfu = False  # an LFU maxmemory-policy is set: keep access counters, not times
         self.lfu_log_factor = 10
@@ -79,7 +82,8 @@ class Keyspace:
             return None
         if db.expires and key in db.expires:
             if db.expires[key] <= self.now and not self.replica:
-                self._expire(db, key)
+                if self.now >= self.paused_until:
+                    self._expire(db, key)
                 return None
         if touch:
             if self.lfu:
@@ -198,7 +202,7 @@ class Keyspace:
         Each database is walked through a snapshot of its keys with a TTL, ``sample`` at a
         time; the walk goes on while more than a quarter of a sample had expired.
         """
-        if self.replica:
+        if self.replica or self.clock() < self.paused_until:
             return 0
         deadline = time.perf_counter() + budget_ms / 1000
         removed = 0

@@ -411,7 +411,7 @@ def engine(ctx: Ctx) -> ScriptEngine:
 
 # --- commands -------------------------------------------------------------------------------
 
-_EVAL_FLAGS = "noscript skip_monitor no_mandatory_keys stale"
+_EVAL_FLAGS = "noscript skip_monitor may_replicate no_mandatory_keys stale"
 _EVAL_RO_FLAGS = "noscript skip_monitor no_mandatory_keys stale readonly"
 
 

@@ -54,3 +54,19 @@ def test_command_count_and_getkeys(r) -> None:
     assert r.execute_command("COMMAND", "COUNT") == len(r.execute_command("COMMAND"))
     assert r.execute_command("COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2") == [b"a", b"b"]
     assert r.execute_command("COMMAND", "GETKEYS", "LCS", "x", "y") == [b"x", b"y"]
+
+
+def _getkeys(client: redis.Redis, *argv: str) -> Any:
+    client.set_response_callback("COMMAND", lambda response, **options: response)
+    try:
+        return client.execute_command("COMMAND", "GETKEYS", *argv)
+    except redis.ResponseError as exc:
+        return str(exc)
+
+
+def test_getkeys_edge_cases_as_redis(r, ref) -> None:
+    cases = [("EVAL", "return 1", "0"), ("EVAL", "return 1", "1", "k"), ("EVALSHA_RO", "x", "0"),
+             ("PING",), ("GET",), ("NOSUCH", "k"), ("ZUNIONSTORE", "t", "2", "a", "b"),
+             ("SORT", "k", "STORE", "d"), ("MEMORY", "USAGE", "k")]
+    for argv in cases:
+        assert _getkeys(r, *argv) == _getkeys(ref, *argv), argv
