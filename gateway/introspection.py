@@ -225,8 +225,9 @@ def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]
 
 
 def _replication(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
-    return [("role", "master"), ("connected_slaves", 0), ("master_failover_state", "no-failover"),
-            ("master_replid", gw.run_id), ("master_repl_offset", 0)]
+    from gateway.repl_commands import info_replication
+
+    return info_replication(gw)
 
 
 def _cpu(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from gateway import blocking, cross, scripting, transactions
@@ -49,6 +50,10 @@ class Router:
         # them without lower() saves a bytes object per command.
         self.hot.update({name.upper(): spec for name, spec in self.hot.items()})
         self.hot_when_free = self.hot  # ``hot`` is emptied while a shard runs a busy script
+        # A replica's read-only rule or min-replicas-to-write (gateway/replica.py): a check of
+        # write commands, which then leave the hot path.
+        self.hot_all = self.hot
+        self.write_guard: Callable[[ClientConnection, CommandSpec], str | None] | None = None
         assert wire.DB_SHIFT == 4 and wire.RESP3 == 1  # the hot path packs meta by hand
         self.commands_processed = 0
 
@@ -83,7 +88,21 @@ class Router:
             if denied is not None:
                 conn.reply(denied.line())
                 return None
+        if self.write_guard is not None and "write" in spec.flags:
+            refused = self.write_guard(conn, spec)
+            if refused is not None:
+                conn.reply(RedisError(refused).line())
+                return None
         return spec
+
+    def set_write_guard(self, guard: Callable[[ClientConnection, CommandSpec], str | None] | None
+                        ) -> None:
+        self.write_guard = guard
+        hot = self.hot_all if guard is None else {
+            name: spec for name, spec in self.hot_all.items() if "write" not in spec.flags}
+        if self.hot is self.hot_when_free:
+            self.hot = hot
+        self.hot_when_free = hot
 
     def dispatch(self, conn: ClientConnection, argv: list[bytes]) -> None:
         """Route one command.

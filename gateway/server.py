@@ -32,6 +32,7 @@ class Gateway:
         import gateway.commands  # noqa: F401
         import gateway.introspection  # noqa: F401
         import gateway.pubsub_commands  # noqa: F401
+        import gateway.repl_commands  # noqa: F401
         import gateway.snapshots  # noqa: F401
         import gateway.transactions  # noqa: F401
         from gateway.router import Router
@@ -246,6 +247,9 @@ class Gateway:
             from gateway.snapshots import start_save_points
 
             start_save_points(self)
+            from gateway.repl_commands import start_replication
+
+            start_replication(self)
         await self.stopping.wait()
         for server in self.servers:
             server.close()
