@@ -216,12 +216,21 @@ def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]
         ("keyspace_misses", sum(int(s[b"keyspace_misses"]) for s in shards)),
         ("pubsub_channels", gw.pubsub_stats[0]), ("pubsub_patterns", gw.pubsub_stats[1]),
         ("migrate_cached_sockets", 0),  # no MIGRATE yet, so no cached connections
+        *_sync_stats(gw),
         ("total_error_replies", gw.stats["errors"] + sum(int(s[b"error_replies"]) for s in shards)),
         ("total_reads_processed", gw.stats["reads"]),
         # Per shard, the numbers atoll-admin shows (shard/control.py ShardStats).
         *[(f"atoll_shard_{name}", ",".join(str(s.get(name.encode(), 0)) for s in shards))
           for name in ("ops_per_sec", "latency_p50_us", "latency_p99_us")],
     ]
+
+
+def _sync_stats(gw: Gateway) -> list[tuple[str, Any]]:
+    from gateway.replication import master_of
+
+    master = master_of(gw)
+    return [("sync_full", master.sync_full), ("sync_partial_ok", master.sync_partial_ok),
+            ("sync_partial_err", master.sync_partial_err)]
 
 
 def _replication(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
