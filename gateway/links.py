@@ -155,6 +155,7 @@ class ShardLinks:
         self.on_stale_wait: Callable[[BlockingWaiter], None] = lambda waiter: None
         self.on_busy: Callable[[ShardLink, Any], None] = lambda link, busy: None
         self.on_repl: Callable[[ShardLink, int, Any], None] = lambda link, token, item: None
+        self.on_shard_down: Callable[[ShardLink], None] = lambda link: None
         self.on_moved: Callable[[Any, Any], None] = lambda waiter, moved: None
         self.shard_down_error: tuple[bytes, Any] = (b"-ERR shard unavailable\r\n", None)
         for link in self.links:
@@ -288,6 +289,7 @@ class ShardLinks:
             except zmq.Again:
                 break
             self.fail_inflight(link)
+            self.on_shard_down(link)
 
     def fail_inflight(self, link: ShardLink) -> None:
         """Answer every batch a vanished shard still owed with an error, so no client hangs

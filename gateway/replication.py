@@ -100,6 +100,7 @@ class MasterStream:
         self.quiesce: Any = None
         self.resume: Any = None
         gw.links.on_repl = self.on_shard_item
+        gw.links.on_shard_down = self.on_shard_down
 
     # --- the stream ------------------------------------------------------------------------
 
@@ -117,6 +118,22 @@ class MasterStream:
             cut.waiting.discard(link.index)
             if not cut.waiting:
                 self._cut_done(cut)
+
+    def on_shard_down(self, link: Any) -> None:
+        """A restarted shard no longer feeds us and may have lost effects it never sent: the
+        history ends here, replicas resync in full (which subscribes the new shard)."""
+        if not self.active or self.relaying:
+            return
+        log.warning("Shard %d went away: replicas will need a full resynchronization",
+                    link.index)
+        self.replid, self.replid2, self.second_offset = new_replid(), "0" * 40, -1
+        self.backlog = bytearray()
+        self.active = False
+        cut = self.cut
+        if cut is not None and not cut.future.done():
+            cut.future.set_exception(OSError("a shard went away during the sync"))
+            self.cut = None
+        self.drop_replicas()
 
     def _cut_done(self, cut: Cut) -> None:
         self.cut = None

@@ -181,3 +181,27 @@ def test_replication_command_errors_match_redis(tmp_path: Path) -> None:
     finally:
         reference.stop()
         master.stop()
+
+
+def test_shard_restart_on_master_forces_a_full_resync(tmp_path: Path) -> None:
+    """A restarted shard stops feeding the stream: the history ends and the replica resyncs
+    in full instead of silently missing that shard's writes."""
+    from tests.integration.test_admin import admin
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "r").mkdir()
+    master = AtollServer(tmp_path / "m", shards=2).start()
+    replica = AtollServer(tmp_path / "r", shards=2).start()
+    try:
+        client, rclient = master.client(), replica.client()
+        rclient.replicaof("127.0.0.1", master.port)
+        _mixed_load(client, 200, seed=6)
+        _same_after_wait(client, rclient)
+        full = client.info("stats")["sync_full"]
+        admin(master, "restart", "--shard", "1")
+        _mixed_load(client, 300, seed=7)
+        wait_until(lambda: client.info("stats")["sync_full"] == full + 1, what="full resync")
+        _same_after_wait(client, rclient)
+    finally:
+        replica.stop()
+        master.stop()
