@@ -193,3 +193,11 @@ def start_replication(gw: Gateway) -> None:
         replica_of(gw).start(host, int(port))
     else:
         gw.router.set_write_guard(master_guard(gw))
+
+
+def refresh_write_guard(gw: Gateway) -> None:
+    """CONFIG SET min-replicas-to-write on a master."""
+    from gateway.replica import master_guard, replica_of
+
+    if not replica_of(gw).host:
+        gw.router.set_write_guard(master_guard(gw))

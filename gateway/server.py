@@ -143,6 +143,10 @@ class Gateway:
             conn.parser.max_bulk = max_bulk
         self.scratch.refresh(self.config)
         self.pubsub.refresh()
+        if names is not None and "min-replicas-to-write" in names:
+            from gateway.repl_commands import refresh_write_guard
+
+            refresh_write_guard(self)
 
     def apply_config(self, pairs: list[tuple[str, str]], changed: list[str]) -> Any:
         """Tell the supervisor (and through it the other gateways) and every shard about

@@ -205,3 +205,44 @@ def test_shard_restart_on_master_forces_a_full_resync(tmp_path: Path) -> None:
     finally:
         replica.stop()
         master.stop()
+
+
+def test_min_replicas_to_write(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "r").mkdir()
+    master = AtollServer(tmp_path / "m", shards=2).start()
+    replica = RedisServer(tmp_path / "r").start()
+    try:
+        client = master.client()
+        client.config_set("min-replicas-to-write", 1)
+        with pytest.raises(redis.ResponseError, match="^NOREPLICAS Not enough good replicas to write"):
+            client.set("a", 1)
+        assert client.get("a") is None
+        replica.client().replicaof("127.0.0.1", master.port)
+        wait_until(lambda: client.info("replication")["connected_slaves"] == 1, what="linked")
+        assert client.set("a", 1)
+        client.config_set("min-replicas-to-write", 0)
+        assert client.set("b", 1)
+    finally:
+        replica.stop()
+        master.stop()
+
+
+def test_replica_authenticates_with_masterauth(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "r").mkdir()
+    master = RedisServer(tmp_path / "m").start()
+    master.client().config_set("requirepass", "s3cret")
+    replica = AtollServer(tmp_path / "r", "--masterauth", "s3cret", "--replicaof",
+                          f"127.0.0.1 {master.port}", shards=2).start()
+    try:
+        client = master.client(password="s3cret")
+        client.set("a", 1)
+        rclient = replica.client()
+        wait_until(lambda: rclient.info("replication")["master_link_status"] == "up",
+                   what="linked with a password")
+        assert client.execute_command("WAIT", 1, 5000) == 1
+        assert rclient.get("a") == b"1"
+    finally:
+        replica.stop()
+        master.stop()
