@@ -265,12 +265,29 @@ class MasterStream:
         link = self.link_of(conn)
         link.state = "wait_bgsave"
         self.sync_full += 1
-        offset, image = await self.image()
+        alive = True
+
+        def announce(offset: int) -> None:
+            if psync and conn.transport is not None and not conn.closing:
+                conn.transport.write(b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), offset))
+
+        async def keepalive() -> None:
+            # As Redis: newlines while the image is built keep the replica's timeout away.
+            while alive:
+                await asyncio.sleep(1)
+                if alive and conn.transport is not None and not conn.closing:
+                    conn.transport.write(b"\n")
+
+        pinger = self.gw.loop.create_task(keepalive())
+        try:
+            offset, image = await self.image(announce)
+        finally:
+            alive = False
+            pinger.cancel()
         if conn.closing or conn.transport is None:
             self.replicas.pop(conn.id, None)
             return Raw(b"")
-        head = b"+FULLRESYNC %s %d\r\n" % (self.replid.encode(), offset) if psync else b""
-        conn.transport.write(head + b"$%d\r\n" % len(image) + image)
+        conn.transport.write(b"$%d\r\n" % len(image) + image)
         if link.rdb_only:
             self.replicas.pop(conn.id, None)
             return Raw(b"")
@@ -287,16 +304,17 @@ class MasterStream:
         log.info("Synchronization with replica %s succeeded", conn.addr)
         return Raw(b"")
 
-    async def image(self) -> tuple[int, bytes]:
-        """A point-in-time RDB image of every shard and the stream offset it stops at."""
+    async def image(self, announce: Any = None) -> tuple[int, bytes]:
+        """A point-in-time RDB image of every shard and the stream offset it stops at;
+        ``announce(offset)`` is called as soon as the cut is made."""
         async with self.sync_lock:
             while True:
-                result = await self._try_image()
+                result = await self._try_image(announce)
                 if result is not None:
                     return result
                 await asyncio.sleep(RETRY_S)  # a BGSAVE is walking: wait for it
 
-    async def _try_image(self) -> tuple[int, bytes] | None:
+    async def _try_image(self, announce: Any) -> tuple[int, bytes] | None:
         gw = self.gw
         links = gw.links
         count = len(links.links)
@@ -304,7 +322,7 @@ class MasterStream:
         token = secrets.token_hex(8).encode()
         parts = [os.path.join(directory, f"temp-repl-{token.decode()}-{i}.part").encode()
                  for i in range(count)]
-        self.cut = Cut(token, count, gw.loop.create_future())
+        cut = self.cut = Cut(token, count, gw.loop.create_future())
         relayed = None
         if self.relaying:  # a replica: cut where the applied master stream stops
             relayed = await self.quiesce()
@@ -315,15 +333,15 @@ class MasterStream:
                 self.resume()
         admin = _admin()
         if any(isinstance(b, RedisError) for b in begun):
-            cut, self.cut = self.cut, None
-            if cut is not None:  # the shards that did mark keep feeding: nothing is lost
+            if self.cut is cut:  # the shards that did mark keep feeding: nothing is lost
+                self.cut = None
                 for effects in cut.held:
                     self.feed(effects)
             await cross.all_shards(gw, admin, [b"__snapshot_end", token, b"0", b"0"])
             return None
-        offset = await self.cut.future if self.cut is not None else self.offset
-        if relayed is not None:
-            offset = relayed
+        offset = await cut.future if relayed is None else relayed
+        if announce is not None:
+            announce(offset)
         ok = False
         target = os.path.join(directory, f"temp-repl-{token.decode()}.rdb")
         try:
