@@ -61,8 +61,8 @@ def run(master: AtollServer, replica: AtollServer | RedisServer, args: argparse.
 
     def sample() -> None:
         while not done.is_set():
-            master_offset = client.info("replication")["master_repl_offset"]
-            behind.append(master_offset - applied())
+            replica_offset = applied()  # first: the difference is an upper bound
+            behind.append(client.info("replication")["master_repl_offset"] - replica_offset)
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample)
@@ -70,7 +70,7 @@ def run(master: AtollServer, replica: AtollServer | RedisServer, args: argparse.
     started = time.monotonic()
     subprocess.run(["redis-benchmark", "-p", str(master.port), "-t", "set,incr,lpush",
                     "-n", str(args.requests), "-c", "50", "-P", str(args.pipeline), "-r", "100000",
-                    "-q"], check=True)
+                    "-q"], check=True, capture_output=True)
     load_s = time.monotonic() - started
     end = client.info("replication")["master_repl_offset"]
     finished = time.monotonic()
@@ -81,8 +81,10 @@ def run(master: AtollServer, replica: AtollServer | RedisServer, args: argparse.
     sampler.join()
     behind.sort()
     print(f"load: {load_s:.1f} s, stream {end / load_s / 1e6:.2f} MB/s over {len(behind)} samples")
-    print(f"bytes behind: median {statistics.median(behind):.0f}, "
-          f"p99 {behind[int(len(behind) * 0.99) - 1]}, max {behind[-1]}")
+    rate = end / load_s
+    p99 = behind[max(int(len(behind) * 0.99) - 1, 0)]
+    print(f"bytes behind: median {statistics.median(behind):.0f}, p99 {p99}, max {behind[-1]} "
+          f"(max ~{behind[-1] / rate * 1000:.0f} ms of stream)")
     print(f"caught up {catch_up * 1000:.0f} ms after the load ended")
 
 
