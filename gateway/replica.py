@@ -128,6 +128,7 @@ class ReplicaState:
         stream.relaying = True
         stream.quiesce = self.quiesce
         stream.resume = self.resume
+        stream.resync = self.resync
         self.gw.router.set_write_guard(self.guard)
         self.gw.loop.create_task(self._set_shards_replica(True))
         self.task = self.gw.loop.create_task(self._run())
@@ -282,6 +283,14 @@ class ReplicaState:
         if self.writer is not None and self.master is not None:
             self.writer.write(encode_command([b"REPLCONF", b"ACK",
                                               b"%d" % self.applied_offset()]))
+
+    def resync(self) -> None:
+        """A shard restarted: commands it failed with LOADING were not applied, and it forgot
+        it is a replica's.  Start over with a full sync (which tells the shards again)."""
+        log.warning("A shard restarted: full resynchronization with the master")
+        self.replid = "?"
+        if self.writer is not None:
+            self.writer.close()
 
     def getack(self, conn: ClientConnection) -> None:
         """REPLCONF GETACK from the master: answer once what came before it is applied."""

@@ -99,6 +99,7 @@ class MasterStream:
         self.relaying = False
         self.quiesce: Any = None
         self.resume: Any = None
+        self.resync: Any = None
         gw.links.on_repl = self.on_shard_item
         gw.links.on_shard_down = self.on_shard_down
 
@@ -122,7 +123,11 @@ class MasterStream:
     def on_shard_down(self, link: Any) -> None:
         """A restarted shard no longer feeds us and may have lost effects it never sent: the
         history ends here, replicas resync in full (which subscribes the new shard)."""
-        if not self.active or self.relaying:
+        if self.relaying:
+            if self.resync is not None:
+                self.resync()
+            return
+        if not self.active:
             return
         log.warning("Shard %d went away: replicas will need a full resynchronization",
                     link.index)

@@ -241,7 +241,7 @@ class ShardExecutor:
             else:
                 mark, dirty = len(effects.pending), self.ks.dirty
                 value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
-                if self.ks.dirty != dirty:
+                if self.ks.dirty > dirty:  # not __snapshot_end, which lowers it
                     effects.record(mark, ctx.db, argv, value)
             if (self.blocked.by_key or self.watches.by_key) and spec.is_write():
                 self._signal(spec, argv)

@@ -99,8 +99,10 @@ def repl_load(ctx: Ctx, args: list[bytes]) -> Any:
     with open(os.fsdecode(args[0]), "rb") as f:
         data = f.read()
     ks = ctx.ks
+    dirty = ks.dirty
     for db in ks.dbs:
         ks.flush(db)
     loaded, _ = load_into(executor, data, executor.index, int(ctx.config.get("shards", 1) or 1))
-    ks.dirty += 1
+    ks.dirty = dirty  # not an effect: this command cannot be replayed from a log
+    ks.replica = True  # also after a restart of this shard: a full sync tells it again
     return loaded

@@ -23,7 +23,7 @@ def _mixed_load(client: redis.Redis, rounds: int, seed: int) -> None:
     pipe = client.pipeline(transaction=False)
     for i in range(rounds):
         key = f"k{rng.randrange(200)}"
-        kind = rng.randrange(8)
+        kind = rng.randrange(9)
         if kind == 0:
             pipe.set(key, i)
         elif kind == 1:
@@ -41,8 +41,13 @@ def _mixed_load(client: redis.Redis, rounds: int, seed: int) -> None:
             pipe.execute_command("SELECT", rng.choice([0, 3]))
             pipe.hset(f"h{rng.randrange(5)}", f"f{i % 11}", i)
             pipe.execute_command("SELECT", 0)
-        else:
+        elif kind == 7:
             pipe.delete(key)
+        else:  # keys moved between shards travel as internal imports
+            pipe.set(f"{{a}}mv{i}", i, px=100000)
+            pipe.rename(f"{{a}}mv{i}", f"{{b}}mv{i % 20}")
+            pipe.sadd("{a}set", i)
+            pipe.smove("{a}set", "{b}set", i)
     pipe.execute()
     tx = client.pipeline(transaction=True)
     tx.incr("{a}tx")
@@ -243,6 +248,28 @@ def test_replica_authenticates_with_masterauth(tmp_path: Path) -> None:
                    what="linked with a password")
         assert client.execute_command("WAIT", 1, 5000) == 1
         assert rclient.get("a") == b"1"
+    finally:
+        replica.stop()
+        master.stop()
+
+
+def test_shard_restart_on_replica_resyncs_it(tmp_path: Path) -> None:
+    from tests.integration.test_admin import admin
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "r").mkdir()
+    master = AtollServer(tmp_path / "m", shards=2).start()
+    replica = AtollServer(tmp_path / "r", shards=2).start()
+    try:
+        client, rclient = master.client(), replica.client()
+        rclient.replicaof("127.0.0.1", master.port)
+        _mixed_load(client, 200, seed=8)
+        _same_after_wait(client, rclient)
+        full = client.info("stats")["sync_full"]
+        admin(replica, "restart", "--shard", "0")
+        _mixed_load(client, 300, seed=9)
+        wait_until(lambda: client.info("stats")["sync_full"] == full + 1, what="full resync")
+        _same_after_wait(client, rclient)
     finally:
         replica.stop()
         master.stop()
