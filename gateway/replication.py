@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("atoll.gateway")
 POLL_S = 0.01
+# Run by every shard (a barrier), but once for a replica: SWAPDB twice would undo itself.
+KEYSPACE_WIDE = frozenset({b"swapdb", b"flushall", b"flushdb"})
 RETRY_S = 0.1
 
 
@@ -110,7 +112,8 @@ class MasterStream:
         if token == REPL_EFFECTS:
             if self.relaying:
                 return
-            effects = [(db, argv) for db, argv in item]
+            effects = [(db, argv) for db, argv in item
+                       if link.index == 0 or argv[0] not in KEYSPACE_WIDE]
             if cut is not None and link.index not in cut.waiting:
                 cut.held.append(effects)
             else:

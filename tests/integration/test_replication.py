@@ -79,6 +79,8 @@ def test_real_redis_replica_of_atoll(tmp_path: Path) -> None:
                    what="redis replica linked")
         _mixed_load(client, 500, seed=2)
         _same_after_wait(client, replica.client())
+        client.swapdb(0, 3)  # every shard swaps: the replica must swap once
+        _same_after_wait(client, replica.client())
         role = client.execute_command("ROLE")
         assert role[0] == b"master" and len(role[2]) == 1
         info = client.info("replication")
