@@ -74,15 +74,6 @@ def repl_begin(ctx: Ctx, args: list[bytes]) -> Any:
     return OK
 
 
-@command("__REPL_STOP", 1, "admin", route=INTERNAL)
-def repl_stop(ctx: Ctx, args: list[bytes]) -> Any:
-    """The calling gateway no longer wants this shard's effects."""
-    executor = ctx.shard
-    feed = feed_of(executor)
-    feed.gateways.discard(executor.current_identity)
-    return OK
-
-
 @command("__REPL_REPLICA flag", 2, "admin", route=INTERNAL)
 def repl_replica(ctx: Ctx, args: list[bytes]) -> Any:
     """1: this shard belongs to a replica (keys expire only by the master's DEL); 0: not."""
