@@ -275,3 +275,31 @@ def test_shard_restart_on_replica_resyncs_it(tmp_path: Path) -> None:
     finally:
         replica.stop()
         master.stop()
+
+
+def test_slow_replica_is_dropped_by_its_output_limit(tmp_path: Path) -> None:
+    """A replica that stops reading is closed past client-output-buffer-limit replica; the
+    master keeps serving writes meanwhile."""
+    import socket
+
+    master = AtollServer(tmp_path, "--client-output-buffer-limit", "replica 256kb 0 0",
+                         shards=2).start()
+    try:
+        client = master.client()
+        stalled = socket.create_connection(("127.0.0.1", master.port))
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.sendall(b"PSYNC ? -1\r\n")
+        wait_until(lambda: client.info("replication")["connected_slaves"] == 1, what="online")
+        value = "x" * 10000
+        for _ in range(40):  # up to 40 MB of stream
+            pipe = client.pipeline(transaction=False)
+            for i in range(100):
+                pipe.set(f"k{i}", value)
+            pipe.execute()
+            if client.info("replication")["connected_slaves"] == 0:
+                break
+        assert client.info("replication")["connected_slaves"] == 0
+        assert client.set("after", 1)
+        stalled.close()
+    finally:
+        master.stop()
