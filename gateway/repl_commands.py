@@ -196,8 +196,11 @@ def start_replication(gw: Gateway) -> None:
 
 
 def refresh_write_guard(gw: Gateway) -> None:
-    """CONFIG SET min-replicas-to-write on a master."""
+    """CONFIG SET min-replicas-to-write or replica-serve-stale-data."""
     from gateway.replica import master_guard, replica_of
 
-    if not replica_of(gw).host:
+    replica = replica_of(gw)
+    if replica.host:
+        replica.refresh_guard()
+    else:
         gw.router.set_write_guard(master_guard(gw))

@@ -129,7 +129,7 @@ class ReplicaState:
         stream.quiesce = self.quiesce
         stream.resume = self.resume
         stream.resync = self.resync
-        self.gw.router.set_write_guard(self.guard)
+        self.refresh_guard()
         self.gw.loop.create_task(self._set_shards_replica(True))
         self.task = self.gw.loop.create_task(self._run())
         log.info("Connecting to MASTER %s:%d", host, port)
@@ -157,6 +157,7 @@ class ReplicaState:
         if self.link_up:
             self.down_since = time.time()
         self.link_up = False
+        self.refresh_guard()
         if self.master is not None:
             # Commands already handed to the shards run anyway: they count as applied, and
             # the bytes of a command cut in half by the break are dropped from our stream.
@@ -174,9 +175,19 @@ class ReplicaState:
     def guard(self, conn: ClientConnection, spec: CommandSpec) -> str | None:
         if conn is self.master:
             return None
-        if self.gw.config.value("replica-read-only"):
+        if "write" in spec.flags and self.gw.config.value("replica-read-only"):
             return errors.READONLY_REPLICA
+        if not self.link_up and "stale" not in spec.flags and not self.serve_stale():
+            return errors.MASTERDOWN
         return None
+
+    def serve_stale(self) -> bool:
+        return bool(self.gw.config.value("replica-serve-stale-data"))
+
+    def refresh_guard(self) -> None:
+        """replica-serve-stale-data no: while the link is down every command is checked."""
+        if self.host:
+            self.gw.router.set_write_guard(self.guard, not self.link_up and not self.serve_stale())
 
     # --- the link ----------------------------------------------------------------------------
 
@@ -259,6 +270,7 @@ class ReplicaState:
     async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         master = self.master = MasterClient(self.gw, self)
         self.link_up = True
+        self.refresh_guard()
         self.last_io = time.time()
         acker = self.gw.loop.create_task(self._ack_loop())
         stream = master_of(self.gw)

@@ -54,6 +54,7 @@ class Router:
         # write commands, which then leave the hot path.
         self.hot_all = self.hot
         self.write_guard: Callable[[ClientConnection, CommandSpec], str | None] | None = None
+        self.guard_all = False
         assert wire.DB_SHIFT == 4 and wire.RESP3 == 1  # the hot path packs meta by hand
         self.commands_processed = 0
 
@@ -88,17 +89,20 @@ class Router:
             if denied is not None:
                 conn.reply(denied.line())
                 return None
-        if self.write_guard is not None and "write" in spec.flags:
+        if self.write_guard is not None and (self.guard_all or "write" in spec.flags):
             refused = self.write_guard(conn, spec)
             if refused is not None:
                 conn.reply(RedisError(refused).line())
                 return None
         return spec
 
-    def set_write_guard(self, guard: Callable[[ClientConnection, CommandSpec], str | None] | None
-                        ) -> None:
+    def set_write_guard(self, guard: Callable[[ClientConnection, CommandSpec], str | None] | None,
+                        all_commands: bool = False) -> None:
+        """Check write commands (or every command) with ``guard``: None lets one run, else
+        the error line."""
         self.write_guard = guard
-        hot = self.hot_all if guard is None else {
+        self.guard_all = all_commands and guard is not None
+        hot = self.hot_all if guard is None else {} if self.guard_all else {
             name: spec for name, spec in self.hot_all.items() if "write" not in spec.flags}
         if self.hot is self.hot_when_free:
             self.hot = hot

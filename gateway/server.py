@@ -143,7 +143,7 @@ class Gateway:
             conn.parser.max_bulk = max_bulk
         self.scratch.refresh(self.config)
         self.pubsub.refresh()
-        if names is not None and "min-replicas-to-write" in names:
+        if names is not None and {"min-replicas-to-write", "replica-serve-stale-data"} & set(names):
             from gateway.repl_commands import refresh_write_guard
 
             refresh_write_guard(self)

@@ -303,3 +303,25 @@ def test_slow_replica_is_dropped_by_its_output_limit(tmp_path: Path) -> None:
         stalled.close()
     finally:
         master.stop()
+
+
+def test_replica_serve_stale_data_no_matches_redis(tmp_path: Path) -> None:
+    from tests.servers import free_port
+
+    nobody = free_port()  # a master that is not there: the link stays down
+    replica = AtollServer(tmp_path, "--replica-serve-stale-data", "no", shards=2).start()
+    reference = RedisServer(tmp_path).start()
+    try:
+        ours, theirs = replica.client(), reference.client()
+        theirs.config_set("replica-serve-stale-data", "no")
+        for client in (ours, theirs):
+            client.replicaof("127.0.0.1", nobody)
+        for argv in (["GET", "a"], ["SET", "a", "1"], ["DBSIZE"], ["PING"], ["INFO", "nosuch"]):
+            assert _replies(ours, *argv) == _replies(theirs, *argv), argv
+        assert ours.info("replication")["master_link_status"] == "down"
+        ours.config_set("replica-serve-stale-data", "yes")
+        assert ours.get("a") is None
+        assert ours.replicaof("no", "one") and ours.set("a", 1)
+    finally:
+        reference.stop()
+        replica.stop()
