@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -108,10 +109,15 @@ def test_atoll_replica_partial_resync_after_broken_link(tmp_path: Path) -> None:
         assert rclient.execute_command("ROLE")[0] == b"slave"
         stats = client.info("stats")
         full, partial = stats["sync_full"], stats["sync_partial_ok"]
+        # Kill the link while another client writes.
+        writer_client = master.client()
+        writer = threading.Thread(target=lambda: [_mixed_load(writer_client, 150, seed)
+                                                  for seed in range(10, 20)])
+        writer.start()
         for entry in client.client_list():
             if entry["cmd"] in ("psync", "replconf", "sync"):
                 client.client_kill_filter(_id=entry["id"])
-        _mixed_load(client, 400, seed=4)
+        writer.join()
         wait_until(lambda: client.info("replication")["connected_slaves"] == 1, what="relinked")
         _same_after_wait(client, rclient)
         stats = client.info("stats")
