@@ -6,6 +6,7 @@ shards), or ``NO_REPLY``.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -15,8 +16,10 @@ from gateway.cross import NO_REPLY
 from shard import errors, wire
 from shard.errors import RedisError
 from shard.numbers import string2ll
-from shard.reply import OK, PONG, Simple, Verbatim
+from shard.reply import OK, PONG, Simple
 from shard.table import GATEWAY, command, container
+
+log = logging.getLogger("atoll.gateway")
 
 if TYPE_CHECKING:
     from gateway.connection import ClientConnection
@@ -224,124 +227,6 @@ def client_setinfo(conn: ClientConnection, argv: list[bytes]) -> Any:
     return OK
 
 
-def client_line(conn: ClientConnection, me: ClientConnection) -> bytes:
-    now = time.time()
-    qbuf = conn.parser.buffered
-    transport = conn.transport
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    fd = sock.fileno() if sock is not None else -1
-    omem = transport.get_write_buffer_size() if transport is not None and not conn.closing else 0
-    from gateway.pubsub_commands import subscription_counts
-
-    sub, psub, ssub = subscription_counts(conn)
-    flags = (("x" if conn.multi is not None else "") + ("b" if conn.blocked_on else "")
-             + ("P" if sub + psub + ssub else ""))
-    fields = [
-        f"id={conn.id}", f"addr={conn.addr}", f"laddr={conn.laddr}", f"fd={fd}",
-        f"name={conn.name.decode('latin-1')}", f"age={int(now - conn.created)}",
-        f"idle={int(now - conn.last_interaction)}", f"flags={flags or 'N'}", f"db={conn.db}",
-        f"sub={sub}", f"psub={psub}", f"ssub={ssub}",
-        f"multi={len(conn.multi) if conn.multi is not None else -1}", f"qbuf={qbuf}",
-        "qbuf-free=0", "argv-mem=0", "multi-mem=0", f"rbs={qbuf}", "rbp=0", "obl=0",
-        f"oll={len(conn.replies)}", f"omem={omem}", f"tot-mem={qbuf + omem}",
-        f"events=r{'w' if omem else ''}",
-        f"cmd={(b'client|list' if conn is me else conn.last_command).decode('latin-1')}",
-        f"user={conn.user.decode('latin-1')}", "redir=-1", f"resp={3 if conn.resp3 else 2}",
-        f"lib-name={conn.lib_name.decode('latin-1')}", f"lib-ver={conn.lib_ver.decode('latin-1')}",
-    ]
-    return " ".join(fields).encode()
-
-
-@command("CLIENT INFO", 2, "noscript loading stale", acl="@slow @connection", route=G,
-         parent="client", since="6.2.0", summary="Returns information about the current client connection.")
-def client_info(conn: ClientConnection, argv: list[bytes]) -> Any:
-    return Verbatim(client_line(conn, conn) + b"\n")
-
-
-@command("CLIENT LIST [TYPE NORMAL | MASTER | REPLICA | PUBSUB] [ID client-id [client-id ...]]",
-         -2, "admin noscript loading stale", acl="@admin @slow @dangerous @connection", route=G,
-         parent="client", since="2.4.0", summary="Get the list of client connections")
-def client_list(conn: ClientConnection, argv: list[bytes]) -> Any:
-    clients = list(conn.gateway.clients.values())
-    if len(argv) > 2:
-        opt = argv[2].upper()
-        if opt == b"TYPE" and len(argv) == 4:
-            kind = argv[3].lower()
-            if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
-                raise RedisError(f"ERR Unknown client type '{argv[3].decode('latin-1')}'")
-            clients = [c for c in clients if _client_type(c) == kind]
-        elif opt == b"ID" and len(argv) >= 4:
-            ids = set()
-            for raw in argv[3:]:
-                value = string2ll(raw)
-                if value is None or value <= 0:
-                    raise RedisError("ERR Invalid client ID")
-                ids.add(value)
-            clients = [c for c in clients if c.id in ids]
-        else:
-            raise RedisError(errors.SYNTAX)
-    return Verbatim(b"".join(client_line(c, conn) + b"\n" for c in clients))
-
-
-@command("CLIENT KILL ip:port | [ID client-id] [TYPE type] [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME yes/no]",
-         -3, "admin noscript loading stale", acl="@admin @slow @dangerous @connection", route=G,
-         parent="client", since="2.4.0", summary="Kill the connection of a client")
-def client_kill(conn: ClientConnection, argv: list[bytes]) -> Any:
-    clients = list(conn.gateway.clients.values())
-    if len(argv) == 3:
-        target = argv[2].decode("latin-1")
-        victims = [c for c in clients if c.addr == target]
-        if not victims:
-            raise RedisError("ERR No such client")
-        _kill(victims, conn)
-        return OK
-    if len(argv) % 2:
-        raise RedisError(errors.SYNTAX)
-    skipme = True
-    chosen = clients
-    for i in range(2, len(argv), 2):
-        opt, value = argv[i].upper(), argv[i + 1]
-        text = value.decode("latin-1")
-        if opt == b"ID":
-            wanted = string2ll(value)
-            if wanted is None or wanted <= 0:
-                raise RedisError("ERR client-id should be greater than 0")
-            chosen = [c for c in chosen if c.id == wanted]
-        elif opt == b"ADDR":
-            chosen = [c for c in chosen if c.addr == text]
-        elif opt == b"LADDR":
-            chosen = [c for c in chosen if c.laddr == text]
-        elif opt == b"USER":
-            chosen = [c for c in chosen if c.user == value]
-        elif opt == b"TYPE":
-            kind = value.lower()
-            if kind not in (b"normal", b"master", b"replica", b"slave", b"pubsub"):
-                raise RedisError(f"ERR Unknown client type '{text}'")
-            chosen = [c for c in chosen if _client_type(c) == kind]
-        elif opt == b"SKIPME":
-            if value.lower() not in (b"yes", b"no"):
-                raise RedisError(errors.SYNTAX)
-            skipme = value.lower() == b"yes"
-        else:
-            raise RedisError(errors.SYNTAX)
-    if skipme:
-        chosen = [c for c in chosen if c is not conn]
-    _kill(chosen, conn)
-    return len(chosen)
-
-
-def _client_type(conn: ClientConnection) -> bytes:
-    return b"pubsub" if conn.pubsub is not None and conn.pubsub.total() else b"normal"
-
-
-def _kill(victims: list[ClientConnection], me: ClientConnection) -> None:
-    for victim in victims:
-        if victim is me:
-            me.close_after_reply = True
-        else:
-            victim.close()
-
-
 @command("CLIENT UNBLOCK client-id [TIMEOUT | ERROR]", -3, "admin noscript loading stale",
          acl="@admin @slow @dangerous @connection", route=G, parent="client", since="5.0.0",
          summary="Unblock a client blocked in a blocking command from a different connection")
@@ -397,17 +282,50 @@ def config_set(conn: ClientConnection, argv: list[bytes]) -> Any:
     pairs = [(argv[i].decode("latin-1"), argv[i + 1].decode("latin-1"))
              for i in range(2, len(argv), 2)]
     try:
-        changed = conn.gateway.config.set(pairs)
+        changed = conn.gateway.config.set(pairs, check=_port_free(conn.gateway))
     except ConfigError as exc:
         raise RedisError(str(exc)) from None
     return conn.gateway.apply_config(pairs, changed)
 
 
+def _port_free(gw: Any) -> Any:
+    """CONFIG SET port: the new port must be one we can listen on (checked before anything
+    is stored, so a failure changes nothing, as Redis rolls back)."""
+
+    def check(name: str, value: Any) -> str | None:
+        if name != "port" or int(value) == gw.port or int(value) == 0:
+            return None
+        from gateway.server import port_available
+
+        return None if port_available(gw, int(value)) else "Unable to listen on this port"
+
+    return check
+
+
+@command("CONFIG REWRITE", 2, "admin noscript loading stale", acl="@admin @slow @dangerous",
+         route=G, parent="config", since="2.8.0",
+         summary="Rewrite the configuration file with the in memory configuration")
+def config_rewrite(conn: ClientConnection, argv: list[bytes]) -> Any:
+    from server.config_rewrite import rewrite
+
+    path = conn.gateway.config.config_file
+    if not path:
+        raise RedisError("ERR The server is running without a config file")
+    try:
+        rewrite(conn.gateway.config, str(path))
+    except OSError as exc:
+        log.warning("CONFIG REWRITE failed: %s", exc.strerror)
+        raise RedisError(f"ERR Rewriting config file: {exc.strerror}") from None
+    log.info("CONFIG REWRITE executed with success.")
+    return OK
+
+
 @command("CONFIG RESETSTAT", 2, "admin noscript loading stale", acl="@admin @slow @dangerous",
          route=G, parent="config", since="2.0.0", summary="Reset the stats returned by INFO")
 def config_resetstat(conn: ClientConnection, argv: list[bytes]) -> Any:
-    conn.gateway.reset_stats()
-    return OK
+    from gateway.stats_commands import reset_everywhere
+
+    return reset_everywhere(conn.gateway, conn)
 
 
 # --- FUNCTION (no libraries can be loaded yet, so these answers are complete) ---------
@@ -494,3 +412,7 @@ async def _scan_step(conn: ClientConnection, cursor: int, count: int, pattern: b
 
 def _terminate_self() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+# CLIENT LIST / INFO / KILL live in their own module; it needs the container above.
+from gateway.client_list import client_line as client_line  # noqa: E402  (re-exported)

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("atoll.gateway")
 
 MAX_PENDING_REPLIES = 16384
+# Commands of one read run at most ``run_at_once`` at a time; the rest wait until their
+# replies have left, so a client that pipelines and never reads cannot make the gateway hold
+# more than that many replies (see gateway/limits.py).  The cap starts at RUN_AT_ONCE, doubles
+# each time a held chunk's replies were all taken by the socket (a client that reads), up to
+# RUN_AT_ONCE_MAX, and falls back when the socket's buffer fills.
+RUN_AT_ONCE = 1024
+RUN_AT_ONCE_MAX = 16384
 
 
 class ClientConnection(asyncio.Protocol):
@@ -52,6 +59,10 @@ class ClientConnection(asyncio.Protocol):
         self.paused_by_replies = False
         self.write_paused = False
         self.reading_paused = False
+        self.resume_scheduled = False
+        self.run_at_once = RUN_AT_ONCE
+        self.monitoring = False
+        self.registered = False
         # Connection state (what Redis keeps per client).
         self.id = gateway.next_client_id()
         self.origin = self.id << wire.ORIGIN_SHIFT  # tells shards whose entry it is
@@ -80,11 +91,23 @@ class ClientConnection(asyncio.Protocol):
         self.addr = _format_addr(peer)
         self.laddr = _format_addr(sock)
         self.parser.authenticated = self.authenticated
+        if not self.gateway.limits.admit(self, transport):
+            self.closing = True
+            return
+        self.registered = True
         self.gateway.clients[self.id] = self
+        self.gateway.limits.count_changed()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        if not self.registered:
+            return
         self.gateway.clients.pop(self.id, None)
+        self.gateway.limits.count_changed()
+        if self.monitoring:
+            from gateway.monitor import monitor_gone
+
+            monitor_gone(self.gateway, self)
         if self.blocked_on:  # stop the wait, so no value is popped for nobody
             self.gateway.unblock(self, b"DROP")
         if self.watching:
@@ -96,16 +119,24 @@ class ClientConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self.run_at_once = RUN_AT_ONCE
         self._update_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
         self._update_reading()
+        if self.held and not self.busy:
+            self._schedule_resume()
 
     def data_received(self, data: bytes) -> None:
         self.last_interaction = time.time()
         commands, error = self.parser.feed(data)
-        if self.busy:
+        if not self.parser.authenticated and commands:
+            # Unauthenticated: one command at a time, so limits after AUTH are the usual ones.
+            while commands and error is None and not self.busy and not self.closing:
+                self.run_commands(commands)
+                commands, error = self.parser.feed(b"") if self.parser.buffered else ([], None)
+        if self.busy or self.held:
             self.held.extend(commands)
         else:
             self.run_commands(commands)
@@ -123,6 +154,12 @@ class ClientConnection(asyncio.Protocol):
     # --- running commands ----------------------------------------------------------------
 
     def run_commands(self, commands: Any) -> None:
+        if len(commands) > self.run_at_once or self.write_paused:
+            if self.write_paused:
+                self.held.extend(commands)
+                return
+            self.held.extend(commands[self.run_at_once :])
+            commands = commands[: self.run_at_once]
         try:
             for i, argv in enumerate(commands):
                 if self.closing or self.close_after_reply:
@@ -141,6 +178,7 @@ class ClientConnection(asyncio.Protocol):
         self.replies.append(data)
         if data[:1] == b"-":
             self.gateway.stats["errors"] += 1
+            self.gateway.cmdstats.error(data[1:].split(b" ", 1)[0].strip().decode("latin-1"))
 
     def new_slot(self) -> Slot:
         self.open_group = None
@@ -167,6 +205,7 @@ class ClientConnection(asyncio.Protocol):
             value = RedisError(f"ERR internal error: {type(exc).__name__}")
         if isinstance(value, RedisError):
             self.gateway.stats["errors"] += 1
+            self.gateway.cmdstats.error(value.message)
         if self.closing and hasattr(value, "argv"):  # a blocking pop's values, for nobody
             self.gateway.give_back_values(value.argv, value.db, bytes(value))
         slot.value = bytes(value) if isinstance(value, Raw) else encode(value, self.resp3)
@@ -198,7 +237,27 @@ class ClientConnection(asyncio.Protocol):
         if self.close_after_reply and not replies:
             self.close()
             return
+        if self.write_paused:
+            self.gateway.limits.check_output(self)
+        elif self.held and not replies and not self.busy:
+            self._schedule_resume()
         self._update_reading()
+
+    def _schedule_resume(self) -> None:
+        if not self.resume_scheduled:
+            self.resume_scheduled = True
+            self.gateway.loop.call_soon(self._resume_held)
+
+    def _resume_held(self) -> None:
+        """Run commands held back by RUN_AT_ONCE or a full socket buffer."""
+        self.resume_scheduled = False
+        if self.closing or self.busy or self.write_paused or not self.held:
+            return
+        self.run_at_once = min(self.run_at_once * 2, RUN_AT_ONCE_MAX)  # it reads: trust more
+        held = list(self.held)
+        self.held.clear()
+        self.run_commands(held)
+        self.write_ready()
 
     def _update_reading(self) -> None:
         transport = self.transport

@@ -8,7 +8,7 @@ import resource
 import time
 from typing import TYPE_CHECKING, Any
 
-from gateway import cross
+from gateway import cross, peers, stats_commands
 from shard import errors
 from shard.errors import RedisError
 from shard.glob import stringmatch
@@ -44,6 +44,8 @@ async def _info_text(conn: ClientConnection, sections: list[str]) -> Any:
     gw = conn.gateway
     parts = await cross.all_shards(gw, conn, [b"__info"])
     shards = [p for p in parts if isinstance(p, dict)]
+    # The other gateways' counters join the shards' parts (gateway/peers.py).
+    gw.peer_counters = [a for a in await gw.peers.ask("counters") if isinstance(a, dict)]
     if "stats" in sections:  # channels and patterns are counted over every gateway
         counts = await gw.pubsub.query(b"stats", [])
         gw.pubsub_stats = counts if isinstance(counts, list) else [0, 0]
@@ -79,7 +81,7 @@ def _server(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]
 
 def _clients(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
     return [
-        ("connected_clients", len(gw.clients)), ("cluster_connections", 0),
+        ("connected_clients", gw.limits.total_clients()), ("cluster_connections", 0),
         ("maxclients", gw.config.value("maxclients")), ("client_recent_max_input_buffer", 0),
         ("client_recent_max_output_buffer", 0), ("blocked_clients", gw.blocked_clients()),
         ("tracking_clients", 0), ("clients_in_timeout_table", 0),
@@ -204,12 +206,26 @@ def aof_fields(parts: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
     return fields
 
 
+def gateway_counters(gw: Gateway, args: Any = None) -> dict[str, Any]:
+    """This gateway's counters, as the gateway answering INFO asks the others for them."""
+    return {**gw.stats, "processed": gw.router.commands_processed,
+            "cmdstats": gw.cmdstats.export()}
+
+
+peers.HANDLERS["counters"] = gateway_counters
+
+
 def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
+    every = [gateway_counters(gw), *gw.peer_counters]
+
+    def total(name: str) -> int:
+        return sum(int(c.get(name, 0)) for c in every)
+
     return [
-        ("total_connections_received", gw.stats["connections"]),
-        ("total_commands_processed", gw.router.commands_processed),
+        ("total_connections_received", total("connections")),
+        ("total_commands_processed", total("processed")),
         ("instantaneous_ops_per_sec", 0),
-        ("rejected_connections", gw.stats["rejected"]),
+        ("rejected_connections", total("rejected")),
         ("expired_keys", sum(int(s[b"expired_keys"]) for s in shards)),
         ("evicted_keys", sum(int(s.get(b"evicted_keys", 0)) for s in shards)),
         ("keyspace_hits", sum(int(s[b"keyspace_hits"]) for s in shards)),
@@ -217,8 +233,8 @@ def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]
         ("pubsub_channels", gw.pubsub_stats[0]), ("pubsub_patterns", gw.pubsub_stats[1]),
         ("migrate_cached_sockets", 0),  # no MIGRATE yet, so no cached connections
         *_sync_stats(gw),
-        ("total_error_replies", gw.stats["errors"] + sum(int(s[b"error_replies"]) for s in shards)),
-        ("total_reads_processed", gw.stats["reads"]),
+        ("total_error_replies", total("errors") + sum(int(s[b"error_replies"]) for s in shards)),
+        ("total_reads_processed", total("reads")),
         # Per shard, the numbers atoll-admin shows (shard/control.py ShardStats).
         *[(f"atoll_shard_{name}", ",".join(str(s.get(name.encode(), 0)) for s in shards))
           for name in ("ops_per_sec", "latency_p50_us", "latency_p99_us")],
@@ -272,8 +288,9 @@ def _cluster(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any
 _SECTIONS = {
     "server": _server, "clients": _clients, "memory": _memory, "persistence": _persistence,
     "stats": _stats, "replication": _replication, "cpu": _cpu, "modules": _empty,
-    "errorstats": _empty, "cluster": _cluster, "keyspace": _keyspace, "commandstats": _empty,
-    "latencystats": _empty,
+    "errorstats": stats_commands.errorstats_section, "cluster": _cluster, "keyspace": _keyspace,
+    "commandstats": stats_commands.commandstats_section,
+    "latencystats": stats_commands.latencystats_section,
 }
 
 

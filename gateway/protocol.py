@@ -133,6 +133,8 @@ class RequestParser:
             if cmd:
                 commands.append(cmd)
             pos = end
+            if not self.authenticated and commands:
+                break  # the next one is parsed after this one ran: it may be AUTH
         if error is not None:
             self._buf = bytearray()
         else:
@@ -160,8 +162,10 @@ class RequestParser:
         if isinstance(header, str):
             return None, pos, header
         count, after = header
-        if count is None or count > INT_MAX or (not self.authenticated and count > UNAUTH_MAX_ARGS):
+        if count is None or count > INT_MAX:
             return None, pos, errors.PROTOCOL_MULTIBULK
+        if not self.authenticated and count > UNAUTH_MAX_ARGS:
+            return None, pos, errors.PROTOCOL_UNAUTH_MULTIBULK
         if count <= 0:
             return [], after, None
         args: list[bytes] = []
@@ -178,9 +182,10 @@ class RequestParser:
             if isinstance(header, str):
                 return None, pos, header
             size, start = header
-            limit = self.max_bulk if self.authenticated else UNAUTH_MAX_BULK
-            if size is None or size < 0 or size > limit:
+            if size is None or size < 0 or size > self.max_bulk:
                 return None, pos, errors.PROTOCOL_BULK
+            if size > UNAUTH_MAX_BULK and not self.authenticated:
+                return None, pos, errors.PROTOCOL_UNAUTH_BULK
             if start + size + 2 > len(buf):
                 return None, start + size + 2, None
             args.append(bytes(buf[start : start + size]))

@@ -30,6 +30,7 @@ from pubsub.actor import COUNTS, DELIVERY, PUBLISH, QUERY, RESYNC
 from pubsub.registry import CHANNEL, PATTERN, SHARD_CHANNEL
 from shard import errors
 from shard.errors import RedisError
+from shard.stats_part import MONITOR_CHANNEL
 
 if TYPE_CHECKING:
     from gateway.connection import ClientConnection
@@ -310,6 +311,11 @@ class PubSubHub:
         out: dict[Any, list[bytes]] = {}
         local = self.local
         for kind, channel, message, direct, patterns in deliveries:
+            if channel == MONITOR_CHANNEL:  # script calls shown to MONITOR (gateway/monitor.py)
+                from gateway.monitor import write_lines
+
+                write_lines(self.gateway, message)
+                continue
             if direct:
                 conns = local[kind].get(channel)
                 if conns:

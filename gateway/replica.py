@@ -53,6 +53,7 @@ class MasterClient(ClientConnection):
         self.received = 0  # bytes of whole commands handed to the router (stream offset)
         self.applied = 0  # of those, the bytes whose commands have all been answered
         self.ack_wanted = False
+        self.detached = False  # its link broke: it finishes what it received, then leaves
         self.fast_path = True
         self.authenticated = True
         self.parser.authenticated = True
@@ -64,7 +65,7 @@ class MasterClient(ClientConnection):
         if error is not None:
             raise ReplicationError(f"protocol error in the master's stream: {error}")
         self.received += len(data)
-        if self.busy:
+        if self.busy or self.held:  # behind a multi-step command or the RUN_AT_ONCE cap
             self.held.extend(commands)
         else:
             self.run_commands(commands)
@@ -76,11 +77,17 @@ class MasterClient(ClientConnection):
 
     def write_ready(self) -> None:
         _drop_ready(self)  # the master gets no replies
-        if not self.replies and not self.busy and not self.held:
-            self.applied = self.stream_offset
-            if self.ack_wanted:
-                self.ack_wanted = False
-                self.state.send_ack()
+        if self.replies or self.busy:
+            return
+        if self.held:  # more than RUN_AT_ONCE commands arrived at once: the rest next tick
+            self._schedule_resume()
+            return
+        self.applied = self.stream_offset
+        if self.detached:
+            self.state.drained(self)
+        elif self.ack_wanted:
+            self.ack_wanted = False
+            self.state.send_ack()
 
 
 def _drop_ready(conn: ClientConnection) -> None:
@@ -98,6 +105,9 @@ class ReplicaState:
         self.link_up = False
         self.sync_in_progress = False
         self.master: MasterClient | None = None
+        # A broken link's client still running the whole commands it received: the next
+        # PSYNC asks for the bytes after them, so they must run first (and in order).
+        self.draining: MasterClient | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.replid = "?"
         self.offset = -1  # the stream offset at the start of ``master``'s bytes
@@ -113,7 +123,7 @@ class ReplicaState:
         return self.link_up
 
     def applied_offset(self) -> int:
-        master = self.master
+        master = self.master or self.draining
         return self.base + (master.applied if master is not None else 0)
 
     def start(self, host: str, port: int) -> None:
@@ -159,12 +169,12 @@ class ReplicaState:
         self.link_up = False
         self.refresh_guard()
         if self.master is not None:
-            # Commands already handed to the shards run anyway: they count as applied, and
-            # the bytes of a command cut in half by the break are dropped from our stream.
-            self.base += self.master.stream_offset
-            self.master.closing = True
-            self.master = None
-            master_of(self.gw).rewind(self.base)
+            # Whole commands received run anyway (see drained()); the bytes of a command cut
+            # in half by the break are dropped from our stream.
+            master, self.master = self.master, None
+            master.detached = True
+            self.draining = master
+            master.write_ready()
         if self.writer is not None:
             self.writer.close()
             self.writer = None
@@ -204,7 +214,18 @@ class ReplicaState:
             self._close_link()
             await asyncio.sleep(RETRY_S)
 
+    def drained(self, master: MasterClient) -> None:
+        """``master`` (a broken link's client) has run everything it received."""
+        if self.draining is not master:
+            return
+        self.draining = None
+        self.base += master.stream_offset
+        master.closing = True
+        master_of(self.gw).rewind(self.base)
+
     async def _session(self) -> None:
+        while self.draining is not None:  # the old link's commands first
+            await asyncio.sleep(0.001)
         reader, writer = await asyncio.open_connection(self.host, self.port)
         self.writer = writer
         config = self.gw.config

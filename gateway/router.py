@@ -10,7 +10,8 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from time import perf_counter_ns
+from typing import TYPE_CHECKING, Any
 
 from gateway import blocking, cross, scripting, transactions
 from gateway.connection import ClientConnection
@@ -42,6 +43,12 @@ class Router:
         for spec in self.by_name.values():
             spec.min_argc = spec.arity if spec.arity > 0 else -spec.arity
             spec.max_argc = spec.arity if spec.arity > 0 else 1 << 30
+        for old, new in gateway.config.rename_commands:  # rename-command: "" removes it
+            key = old.lower().encode()
+            if key in self.by_name:
+                renamed = self.by_name.pop(key)
+                if new:
+                    self.by_name[new.lower().encode()] = renamed
         self.hot = {
             name: spec for name, spec in self.by_name.items()
             if spec.route == SHARD and spec.single_key and not spec.subcommands
@@ -49,14 +56,18 @@ class Router:
         # Clients send names in upper case (redis-cli, redis-py, redis-benchmark): finding
         # them without lower() saves a bytes object per command.
         self.hot.update({name.upper(): spec for name, spec in self.hot.items()})
-        self.hot_when_free = self.hot  # ``hot`` is emptied while a shard runs a busy script
-        # A replica's read-only rule or min-replicas-to-write (gateway/replica.py): a check of
-        # write commands, which then leave the hot path.
+        # ``hot`` shrinks while a mode needs a check the hot path does not make: see
+        # refresh_hot(), the one place that decides it.
         self.hot_all = self.hot
+        self.feed_monitors: Any = None  # gateway/monitor.py, while anybody monitors
+        self.paused: Any = None  # gateway/pause.py's state while CLIENT PAUSE is in force
+        # A replica's read-only rule or min-replicas-to-write (gateway/replica.py): a check of
+        # write commands (or of every command), which then leave the hot path.
         self.write_guard: Callable[[ClientConnection, CommandSpec], str | None] | None = None
         self.guard_all = False
         assert wire.DB_SHIFT == 4 and wire.RESP3 == 1  # the hot path packs meta by hand
         self.commands_processed = 0
+        self.stats = gateway.cmdstats  # commands the gateway runs or plans (shard/cmdstats.py)
 
     def resolve(self, conn: ClientConnection, argv: list[bytes]) -> CommandSpec | None:
         """The spec to run, or None after replying with the error Redis would give."""
@@ -78,9 +89,11 @@ class Router:
             spec = sub
         if not (len(argv) == spec.arity if spec.arity > 0 else len(argv) >= -spec.arity):
             conn.reply(errors.wrong_arity(spec.fullname).line())
+            self.stats.reject(spec.fullname, None)
             return None
         if not conn.authenticated and "no_auth" not in spec.flags:
             conn.reply(RedisError(errors.NOAUTH).line())
+            self.stats.reject(spec.fullname, None)
             return None
         if not conn.fast_path and "no_auth" not in spec.flags:
             from gateway.acl_commands import permission_error
@@ -88,6 +101,7 @@ class Router:
             denied = permission_error(conn, spec, argv)
             if denied is not None:
                 conn.reply(denied.line())
+                self.stats.reject(spec.fullname, None)
                 return None
         if self.write_guard is not None and (self.guard_all or "write" in spec.flags):
             refused = self.write_guard(conn, spec)
@@ -102,11 +116,20 @@ class Router:
         the error line."""
         self.write_guard = guard
         self.guard_all = all_commands and guard is not None
-        hot = self.hot_all if guard is None else {} if self.guard_all else {
-            name: spec for name, spec in self.hot_all.items() if "write" not in spec.flags}
-        if self.hot is self.hot_when_free:
-            self.hot = hot
-        self.hot_when_free = hot
+        self.refresh_hot()
+
+    def refresh_hot(self) -> None:
+        """Recompute the hot table from every mode that needs the general dispatch: a shard
+        running a busy script, MONITOR, CLIENT PAUSE, and the replica's write guard."""
+        gw = self.gateway
+        if gw.busy_shards or self.feed_monitors is not None or self.paused is not None \
+                or self.guard_all:
+            self.hot = {}
+        elif self.write_guard is not None:
+            self.hot = {name: spec for name, spec in self.hot_all.items()
+                        if "write" not in spec.flags}
+        else:
+            self.hot = self.hot_all
 
     def dispatch(self, conn: ClientConnection, argv: list[bytes]) -> None:
         """Route one command.
@@ -154,6 +177,13 @@ class Router:
         if spec.group == "scripting" or self.gateway.busy_shards:
             if scripting.intercept(self, conn, spec, argv):  # see gateway/scripting.py
                 return
+        if self.paused is not None and self.paused.holds(conn, spec):
+            from gateway.pause import hold
+
+            hold(conn, argv)
+            return
+        if self.feed_monitors is not None:
+            self.feed_monitors(conn, spec, argv)
         if conn.multi is not None and spec.name not in transactions.IMMEDIATE:
             transactions.queue(self, conn, spec, argv)
             return
@@ -165,7 +195,8 @@ class Router:
         elif route == GATEWAY:
             self._local(conn, spec, argv)
         elif route == FANOUT:
-            conn.run_async(cross.fanout(self.gateway, conn, spec, argv))
+            conn.run_async(_counted(self, spec, argv, conn,
+                                    cross.fanout(self.gateway, conn, spec, argv)))
         else:
             conn.reply(errors.unknown_command(argv[0], argv[1:]).line())
 
@@ -194,15 +225,33 @@ class Router:
         if len(shards) == 1:
             links.send(links.route_links[shards.pop()], [meta, argv], conn.new_slot())
             return
-        conn.run_async(cross.atomically(self.gateway, conn, spec, argv, positions))
+        conn.run_async(_counted(self, spec, argv, conn,
+                                cross.atomically(self.gateway, conn, spec, argv, positions)))
 
     def _local(self, conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:
+        started = perf_counter_ns()
         try:
             result = spec.handler(conn, argv)  # type: ignore[misc]
         except RedisError as exc:
+            self.stats.count_call(spec.fullname, perf_counter_ns() - started, True, argv, conn.id)
             conn.reply(exc.line())
             return
         if inspect.iscoroutine(result):
-            conn.run_async(result)
-        elif result is not cross.NO_REPLY:
+            conn.run_async(_counted(self, spec, argv, conn, result))
+            return
+        self.stats.count_call(spec.fullname, perf_counter_ns() - started, False, argv, conn.id)
+        if result is not cross.NO_REPLY:
             conn.reply(encode(result, conn.resp3))
+
+
+async def _counted(router: Router, spec: CommandSpec, argv: list[bytes], conn: ClientConnection,
+                   work: Any) -> Any:
+    """Run a multi-step command and count it once it is done, as Redis counts after a call."""
+    started = perf_counter_ns()
+    failed = True
+    try:
+        value = await work
+        failed = isinstance(value, RedisError)
+        return value
+    finally:
+        router.stats.count_call(spec.fullname, perf_counter_ns() - started, failed, argv, conn.id)

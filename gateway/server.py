@@ -27,13 +27,18 @@ log = logging.getLogger("atoll.gateway")
 class Gateway:
     def __init__(self, index: int, config: Config, shard_endpoints: list[str],
                  loop: asyncio.AbstractEventLoop, run_id: str, supervisor: Any = None,
-                 owners: list[int] | None = None) -> None:
+                 owners: list[int] | None = None, client_counts: Any = None) -> None:
         import gateway.acl_commands  # noqa: F401  (registers the gateway's own commands)
         import gateway.commands  # noqa: F401
+        import gateway.debug  # noqa: F401
         import gateway.introspection  # noqa: F401
+        import gateway.memory_commands  # noqa: F401
+        import gateway.monitor  # noqa: F401
+        import gateway.pause  # noqa: F401
         import gateway.pubsub_commands  # noqa: F401
         import gateway.repl_commands  # noqa: F401
         import gateway.snapshots  # noqa: F401
+        import gateway.stats_commands  # noqa: F401
         import gateway.transactions  # noqa: F401
         from gateway.router import Router
 
@@ -48,6 +53,10 @@ class Gateway:
         self.databases = int(config.value("databases"))
         self.executable = os.path.abspath(sys.argv[0])
         self.links = ShardLinks(shard_endpoints, loop, owners)
+        from shard.cmdstats import CommandStats
+
+        self.cmdstats = CommandStats()  # commands run or planned here (shard/cmdstats.py)
+        self.cmdstats.configure(_stats_settings(config))
         down = "LOADING Atoll shard restarting: the command may not have run, retry it"
         self.links.shard_down_error = (b"-" + down.encode() + b"\r\n", RedisError(down))
         self.links.on_orphan = self.give_back
@@ -67,6 +76,19 @@ class Gateway:
 
         self.scratch = Scratch(self)
         self.clients: dict[int, Any] = {}
+        from gateway.limits import ClientLimits
+
+        self.limits = ClientLimits(self, client_counts)
+        self.monitors: set[Any] = set()  # MONITOR connections of this gateway
+        from gateway.pause import PauseState
+        from gateway.peers import Peers
+
+        self.pause = PauseState(self)
+
+        self.peers = Peers(self)
+        self.remote_monitors: set[str] = set()  # other gateways with MONITOR clients
+        self.peer_counters: list[dict[str, Any]] = []  # other gateways' counters (INFO)
+        self.monitor_outgoing: list[bytes] = []  # lines for them, sent once per tick
         from gateway.acl_commands import AclState, load_file
 
         self.acl = AclState(config)
@@ -131,6 +153,8 @@ class Gateway:
                 from gateway.acl_commands import apply_relayed
 
                 apply_relayed(self, payload)
+            elif kind == "peer":
+                self.peers.receive(payload)
 
     def _settings_changed(self, names: list[str] | None = None) -> None:
         if names is not None and "requirepass" in names:
@@ -138,6 +162,9 @@ class Gateway:
 
             self.acl.apply_requirepass(str(self.config.get("requirepass") or ""))
             refresh_connections(self)
+        self.cmdstats.configure(_stats_settings(self.config))
+        if names is not None and "port" in names and int(self.config.value("port")) != self.port:
+            self.loop.create_task(self._listen_again())
         max_bulk = self.config.value("proto-max-bulk-len")
         for conn in self.clients.values():
             conn.parser.max_bulk = max_bulk
@@ -229,7 +256,19 @@ class Gateway:
         else:
             os.kill(os.getppid(), signal.SIGTERM)
 
-    async def serve(self) -> None:
+    async def _listen_again(self) -> None:
+        """CONFIG SET port: listen on the new port, then stop listening on the old one."""
+        old = self.servers
+        self.servers = []
+        self.port = int(self.config.value("port"))
+        try:
+            await self._listen()
+        except OSError:
+            log.warning("Gateway %d could not listen on port %d", self.index, self.port)
+        for server in old:
+            server.close()
+
+    async def _listen(self) -> None:
         from gateway.connection import ClientConnection
 
         def factory() -> ClientConnection:
@@ -245,6 +284,9 @@ class Gateway:
                             address, self.port, exc)
                 raise
             self.servers.append(await self.loop.create_server(factory, sock=sock))
+
+    async def serve(self) -> None:
+        await self._listen()
         log.info("Gateway %d ready to accept connections tcp on port %d (pid %d)", self.index,
                  self.port, os.getpid())
         if self.index == 0:
@@ -254,6 +296,10 @@ class Gateway:
             from gateway.repl_commands import start_replication
 
             start_replication(self)
+        self.limits.start()
+        from gateway.monitor import learn_monitors
+
+        self.loop.create_task(learn_monitors(self))
         await self.stopping.wait()
         for server in self.servers:
             server.close()
@@ -273,6 +319,22 @@ class _AdminConn:
 
 
 _ADMIN: Any = _AdminConn()
+
+
+def port_available(gw: Gateway, port: int) -> bool:
+    """Whether every bind address of the gateway can listen on ``port``."""
+    for address in _bind_addresses(gw.config.value("bind")):
+        try:
+            _listening_socket(address, port, 1).close()
+        except OSError:
+            if not address.startswith("-"):
+                return False
+    return True
+
+
+def _stats_settings(config: Config) -> dict[str, Any]:
+    names = ("slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold")
+    return {name: config.value(name) for name in names}
 
 
 def _bind_addresses(bind: Any) -> list[str]:
@@ -296,7 +358,8 @@ def _listening_socket(address: str, port: int, backlog: int) -> socket.socket:
 
 
 def run_gateway(index: int, config_dict: dict[str, Any], shard_endpoints: list[str],
-                run_id: str, supervisor: Any = None, owners: list[int] | None = None) -> None:
+                run_id: str, supervisor: Any = None, owners: list[int] | None = None,
+                client_counts: Any = None) -> None:
     """Process entry point."""
     import uvloop
 
@@ -310,7 +373,8 @@ def run_gateway(index: int, config_dict: dict[str, Any], shard_endpoints: list[s
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    gateway = Gateway(index, config, shard_endpoints, loop, run_id, supervisor, owners)
+    gateway = Gateway(index, config, shard_endpoints, loop, run_id, supervisor, owners,
+                      client_counts)
     loop.add_signal_handler(signal.SIGTERM, gateway.stopping.set)
     try:
         loop.run_until_complete(gateway.serve())

@@ -622,8 +622,9 @@ DIRECTIVES: tuple[Directive, ...] = (
     _int("io-threads", 1, 1, 128, **FIXED),
     _bool("io-threads-do-reads", False, **FIXED),
     # Atoll's own process layout (0 shards: one per CPU, decided by the server)
-    _int("shards", 0, 0, 1024, **FIXED),
-    _int("gateways", 1, 1, 64, **FIXED),
+    # (hidden from CONFIG GET patterns, so CONFIG GET * lists what Redis lists)
+    _int("shards", 0, 0, 1024, hidden=True, **FIXED),
+    _int("gateways", 1, 1, 64, hidden=True, **FIXED),
     # process and logging
     _bool("daemonize", False, **FIXED),
     _enum("supervised", "no", "upstart systemd auto no", **FIXED),
@@ -1115,14 +1116,22 @@ class Config:
         """The parsed value: int, bool, str, [(seconds, changes)] for save, [str] for bind."""
         return copy.copy(self._values[_directive(name).name])
 
-    def set(self, pairs: list[tuple[str, str]], *, local: bool = False) -> list[str]:
+    def set(self, pairs: list[tuple[str, str]], *, local: bool = False,
+            check: Callable[[str, Any], str | None] | None = None) -> list[str]:
         """CONFIG SET name value [name value ...]: all or nothing.
 
         Returns the canonical names whose value changed.  ``local`` tells whether the client
-        is local, for ``enable-protected-configs local``.  Raises ConfigError with the reply
-        line Redis would send.
+        is local, for ``enable-protected-configs local``.  ``check(name, value)`` may refuse a
+        value that parsed (Redis' apply step, e.g. a port in use) with a message.  Raises
+        ConfigError with the reply line Redis would send.
         """
-        parsed = self._parse_values(self._check_names(pairs, local))
+        targets = self._check_names(pairs, local)
+        parsed = self._parse_values(targets)
+        if check is not None:
+            for key, directive, _ in targets:
+                problem = check(directive.name, parsed[directive.name])
+                if problem is not None:
+                    raise ConfigError(SET_FAILED.format(key, problem))
         changed = [name for name, value in parsed.items() if value != self._values[name]]
         self._values.update(parsed)
         return changed

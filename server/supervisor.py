@@ -59,6 +59,8 @@ class Supervisor:
         self.pipes: dict[str, Any] = {}  # gateway name -> our end of its pipe
         self.restarts: dict[str, int] = {}
         self.acl_changes: list[Any] = []  # ACL changes, replayed to a restarted gateway
+        # Each gateway's client count, for a server-wide maxclients (gateway/limits.py).
+        self.client_counts = self.mp.RawArray("q", max(self.gateways, 1))
         self.stopping = False
         self.exit_code = 0
         self.save_on_exit = bool(config.value("save"))  # on SIGTERM, as Redis with save points
@@ -115,7 +117,8 @@ class Supervisor:
             self.pipes[name] = ours
             proc = self.mp.Process(target=run_gateway, name=name,
                                    args=(index, self._config_dict(), self.endpoints, self.run_id,
-                                         theirs, list(self.slot_map.owners)))
+                                         theirs, list(self.slot_map.owners),
+                                         self.client_counts))
         proc.start()
         self.children[name] = proc
         self.spawned_at[name] = time.time()
@@ -204,6 +207,14 @@ class Supervisor:
                 if name != sender:
                     try:
                         other.send(("acl", payload))
+                    except OSError:
+                        pass
+        elif kind == "peer":  # gateway-to-gateway messages (gateway/peers.py)
+            target, message = payload
+            for name, other in self.pipes.items():
+                if name != sender and (target is None or name == target):
+                    try:
+                        other.send(("peer", (sender, message)))
                     except OSError:
                         pass
         elif kind == "shutdown":

@@ -13,6 +13,7 @@ import os
 import signal
 import time
 import traceback
+from time import perf_counter_ns
 from typing import Any
 
 import zmq
@@ -22,10 +23,19 @@ from persistence.effects import Effects
 from persistence.loader import load_at_startup
 from shard import notify, wire
 from shard.blocking import Block, BlockedClients, Waiter
+from shard.cmdstats import CommandStats
 from shard.context import Ctx
 from shard.errors import OOM, RedisError
 from shard.eviction import Evictor
-from shard.intents import NEVER_WAIT, WHOLE_COMMANDS, Intents, Slot, Waiting, lock_request
+from shard.intents import (
+    NEVER_WAIT,
+    WHOLE_COMMANDS,
+    Intents,
+    Slot,
+    Waiting,
+    lock_request,
+    lock_txid,
+)
 from shard.keyspace import Keyspace
 from shard.reply import OK, encode
 from shard.snapshots import PersistenceState
@@ -50,6 +60,10 @@ class ShardExecutor:
         self.handlers = _handlers(load_shard_commands())
         self.commands_processed = 0
         self.error_replies = 0
+        self.stats = CommandStats()  # commandstats, errorstats, latency, slow log
+        self.active_expire_enabled = True  # DEBUG SET-ACTIVE-EXPIRE
+        self.monitoring: set[int] = set()  # gateways with MONITOR clients (shard/stats_part.py)
+        self.stats.configure(config)
         from shard.server_commands import configure_tracking
 
         configure_tracking(self.ks, config)
@@ -76,7 +90,7 @@ class ShardExecutor:
         self.stop_flag: list[int] = []
         from shard.control import ShardStats
 
-        self.stats = ShardStats()  # latency and ops rate for atoll-admin and INFO
+        self.batch_stats = ShardStats()  # latency and ops rate for atoll-admin and INFO
         self.moved_out: set[int] = set()  # slots given away by online moves (shard/control.py)
 
     def execute_batch(self, entries: list[Any], identity: bytes = b"") -> list[Any]:
@@ -84,7 +98,9 @@ class ShardExecutor:
         if self.evictor.limit:
             self.evictor.check()
         self.current_identity = identity
-        run_entry = self.run_entry
+        # The wrapper that groups a transaction's log effects only when a log is on: the hot
+        # path otherwise pays no extra call per entry.
+        run_entry = self.run_entry if self.effects is not None else self._run_entry
         intents = self.intents
         out: list[Any] = []
         moved_out = self.moved_out
@@ -204,15 +220,25 @@ class ShardExecutor:
         """Run the entries that waited for intents and may run now; their replies leave as
         unsolicited messages under their tokens."""
         identity = self.current_identity
-        for waiting in self.intents.runnable():
-            self.current_identity = waiting.identity
-            self.reuse_token = waiting.token
-            if self.moved_out and self.touches_moved(waiting.meta, waiting.argv):
-                reply: Any = wire.Moved([waiting.meta, waiting.argv])
-            else:
-                reply = self.run_entry(waiting.meta, waiting.argv)
-            self.reuse_token = 0
-            self.outbox.append((waiting.identity, waiting.token, reply))
+        again = True
+        while again:
+            again = False
+            for waiting in self.intents.runnable():
+                self.current_identity = waiting.identity
+                self.reuse_token = waiting.token
+                if self.moved_out and self.touches_moved(waiting.meta, waiting.argv):
+                    reply: Any = wire.Moved([waiting.meta, waiting.argv])
+                    txid = lock_txid(waiting.argv)
+                    if txid:
+                        # runnable() granted this lock request; its transaction now plans
+                        # again and never unlocks here, so the grant must go (else the keys
+                        # stay held for good).
+                        self.intents.release(txid)
+                        again = True
+                else:
+                    reply = self.run_entry(waiting.meta, waiting.argv)
+                self.reuse_token = 0
+                self.outbox.append((waiting.identity, waiting.token, reply))
         self.current_identity = identity
 
     def execute(self, meta: int, argv: list[bytes]) -> Any:
@@ -221,6 +247,8 @@ class ShardExecutor:
         resp3 = bool(meta & wire.RESP3)
         ctx.resp3 = resp3
         self.commands_processed += 1
+        started = perf_counter_ns()
+        spec = None
         try:
             spec = self.handlers.get(argv[0])
             if spec is None:
@@ -241,7 +269,7 @@ class ShardExecutor:
             else:
                 mark, dirty = len(effects.pending), self.ks.dirty
                 value = spec.handler(ctx, argv[1:])  # type: ignore[misc]
-                if self.ks.dirty > dirty:  # not __snapshot_end, which lowers it
+                if self.ks.dirty > dirty:  # (__snapshot_end lowers it: not a write)
                     effects.record(mark, ctx.db, argv, value)
             if (self.blocked.by_key or self.watches.by_key) and spec.is_write():
                 self._signal(spec, argv)
@@ -256,7 +284,19 @@ class ShardExecutor:
         except Exception as exc:  # a bug must not take the shard down: log it, answer an error
             log.error("shard %d: %s failed:\n%s", self.index, argv[:1], traceback.format_exc())
             value = RedisError(f"ERR internal error in shard: {type(exc).__name__}")
+        # Client commands are counted here; parts of the gateway's plans by the gateway.  This
+        # runs for every command, so it is kept to a few integer additions (shard/cmdstats.py).
+        if spec is not None and (not meta & wire.STRUCTURED or meta & wire.NOBLOCK):
+            elapsed = perf_counter_ns() - started
+            counters = spec.stats or self.stats.counters_for(spec)
+            counters[0] += 1
+            counters[1] += elapsed
+            counters[4][elapsed.bit_length()] += 1
+            if elapsed >= self.stats.watch_ns:  # slow log or latency monitor
+                self.stats.slow(elapsed, argv, meta >> wire.ORIGIN_SHIFT)
         if meta & wire.STRUCTURED:  # the gateway decides what the client sees, and counts it
+            if meta & wire.NOBLOCK and spec is not None and isinstance(value, RedisError):
+                self.stats.failed(spec, value)  # a script's call
             return value
         kind = type(value)
         if kind is bytes:
@@ -267,6 +307,7 @@ class ShardExecutor:
             return b"+OK\r\n"
         if isinstance(value, RedisError):
             self.error_replies += 1
+            self.stats.failed(spec, value)
         return encode(value, resp3)
 
 
@@ -370,7 +411,7 @@ class ShardExecutor:
             return False
         except RedisError as exc:
             value = exc
-        if effects is not None and self.ks.dirty != dirty and not isinstance(value, RedisError):
+        if effects is not None and self.ks.dirty > dirty and not isinstance(value, RedisError):
             effects.record(mark, ctx.db, waiter.argv, value)
         self._signal(spec, waiter.argv)
         self.deliver(waiter, value)
@@ -487,8 +528,12 @@ def run_shard(index: int, endpoint: str, config: dict[str, Any]) -> None:
             _send_outbox(sock, executor)
         now = time.monotonic()
         if now >= next_cycle:
-            executor.ks.active_expire(budget_ms=period * 250)
-            executor.stats.sample_rate(executor.commands_processed)
+            if executor.active_expire_enabled:
+                executor.ks.active_expire(budget_ms=period * 250)
+            took = time.monotonic() - now
+            if executor.stats.latency_ns and took * 1e9 >= executor.stats.latency_ns:
+                executor.stats.latency_event("expire-cycle", int(took * 1e9))
+            executor.batch_stats.sample_rate(executor.commands_processed)
             if executor.effects is not None:
                 aof.commit()
             aof.auto_rewrite()
@@ -522,7 +567,7 @@ def _drain(sock: zmq.Socket[Any], executor: ShardExecutor, notifier: _Notifier) 
         return
     pack, unpack, execute_batch = wire.pack, wire.unpack, executor.execute_batch
     ctx = executor.ctx
-    record = executor.stats.record_batch
+    record = executor.batch_stats.record_batch
     while True:
         if executor.effects is not None:  # a replica attached meanwhile (shard/replication.py)
             _drain_logged(sock, executor, notifier)

@@ -85,18 +85,18 @@ class ShardControl:
     def stats(self, request: dict[str, Any]) -> dict[str, Any]:
         shard = self.shard
         ks = shard.ks
-        p50, p99 = shard.stats.percentiles()
+        p50, p99 = shard.batch_stats.percentiles()
         persistence = shard.persistence
         memory = shard.evictor.info()
         return {
             "shard": shard.index, "pid": os.getpid(), "rss": process_memory(os.getpid()),
-            "uptime": time.time() - shard.stats.started,
+            "uptime": time.time() - shard.batch_stats.started,
             "slots": sum(self.owned),
             "keys": {db.index: len(db.data) for db in ks.dbs if db.data},
             "expires": {db.index: len(db.expires) for db in ks.dbs if db.expires},
             "used_memory": int(memory.get(b"used_memory", 0)),
             "commands": shard.commands_processed,
-            "ops_per_sec": round(shard.stats.ops_per_sec(shard.commands_processed), 1),
+            "ops_per_sec": round(shard.batch_stats.ops_per_sec(shard.commands_processed), 1),
             "latency_p50_us": round(p50, 1), "latency_p99_us": round(p99, 1),
             "blocked_clients": len(shard.blocked.by_token),
             "log_size": None,  # the append-only log is not built yet
@@ -161,6 +161,7 @@ class ShardControl:
 
     def import_keys(self, request: dict[str, Any]) -> int:
         ks = self.shard.ks
+        effects = self.shard.effects
         for db_index, key, kind, payload, when in request["items"]:
             db = ks.dbs[db_index]
             if ks.get(db, key, touch=False) is not None:
@@ -168,7 +169,17 @@ class ShardControl:
             ks.set(db, key, decode_value(kind, payload))
             if when >= 0:
                 ks.set_expire(db, key, when)
+            if effects is not None:  # the append-only log must see keys that moved in
+                effects.pending.append((db_index, [b"__import", key, kind, payload,
+                                                   b"%d" % when, b"REPLACE", b"%d" % db_index]))
+        self._commit_log()
         return len(request["items"])
+
+    def _commit_log(self) -> None:
+        """Moved keys reach the shard's log before the mover hears back (a crash then keeps
+        each key on exactly one shard's log)."""
+        if self.shard.effects is not None:
+            self.shard.aof.commit()
 
     def take_slots(self, request: dict[str, Any]) -> int:
         for slot in request["slots"]:
@@ -188,8 +199,11 @@ class ShardControl:
         for db, key in listed if listed is not None else self._keys_of(slots):
             if shard.ks.delete(db, key):
                 dropped += 1
+                if shard.effects is not None:
+                    shard.effects.pending.append((db.index, [b"del", key]))
             if shard.watches.by_key:
                 shard.watches.touched(db.index, [key])
+        self._commit_log()
         for slot in slots:
             self.owned[slot] = 0
         shard.moved_out.update(slots)

@@ -37,7 +37,7 @@ NEVER_WAIT = frozenset({b"__lock", b"__tx", b"__unlock", b"__hello", b"__unblock
                         b"__info", b"__watch", b"__unwatch", b"__scan", b"config|resetstat"})
 # Entries that read or change whole databases: they wait while anything is held.
 WHOLE_COMMANDS = frozenset({b"flushall", b"flushdb", b"swapdb", b"dbsize", b"keys",
-                            b"randomkey", b"__scan"}) - NEVER_WAIT
+                            b"randomkey"})
 
 
 @dataclass(eq=False, slots=True)
@@ -106,7 +106,7 @@ class Intents:
         self.waiting_origins = set()
         self.whole_waiting = False
         for waiting in rest:
-            txid = _lock_txid(waiting.argv)
+            txid = lock_txid(waiting.argv)
             if self.blocked(waiting.keys, waiting.whole, waiting.origin, txid):
                 self.add_waiting(waiting)
             else:
@@ -141,7 +141,7 @@ class Intents:
         for txid in mine:
             self.release(txid)
         self.waiting = [w for w in self.waiting
-                        if not _lock_txid(w.argv) or _lock_txid(w.argv) >> GATEWAY_SHIFT != gateway]
+                        if not lock_txid(w.argv) or lock_txid(w.argv) >> GATEWAY_SHIFT != gateway]
         return len(mine)
 
     def holds(self, txid: int, keys: list[Slot], whole: bool) -> bool:
@@ -154,7 +154,7 @@ class Intents:
         return bool(self.whole_owner) or slot in self.owner
 
 
-def _lock_txid(argv: Any) -> int:
+def lock_txid(argv: Any) -> int:
     """The transaction id of a ``__lock`` entry, else 0."""
     if argv and argv[0] == b"__lock":
         return int(argv[1])

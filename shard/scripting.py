@@ -256,6 +256,10 @@ class ScriptEngine:
         if "write" in spec.flags:
             run.wrote = True
         meta = wire.meta(run.db, run.resp3, structured=True) | wire.NOBLOCK
+        if self.shard.monitoring:  # MONITOR shows script calls as [db lua] (gateway/monitor.py)
+            from shard.stats_part import monitor_line
+
+            self.shard.ctx.notes.append(monitor_line(run.db, argv))
         return self.shard.execute(meta, [name.encode(), *argv[1:]])
 
     def _local(self, run: Run, name: str, argv: list[bytes]) -> Any:

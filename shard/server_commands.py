@@ -71,7 +71,7 @@ def swapdb(ctx: Ctx, args: list[bytes]) -> Any:
         raise RedisError(errors.DB_INDEX)
     dbs[first], dbs[second] = dbs[second], dbs[first]
     dbs[first].index, dbs[second].index = first, second
-    ctx.ks.dirty += 1  # as Redis: the AOF and replicas must see it
+    ctx.ks.dirty += 1  # as Redis: the append-only log and replicas must see it
     return OK
 
 
@@ -179,13 +179,14 @@ def info_part(ctx: Ctx, args: list[bytes]) -> Any:
         b"error_replies": error_replies,
         b"persistence": ctx.shard.persistence.info(ctx.ks) if ctx.shard is not None else {},
         **(_admin_numbers(ctx.shard) if ctx.shard is not None else {}),
+        b"cmdstats": ctx.shard.stats.export() if ctx.shard is not None else {},
     }
 
 
 def _admin_numbers(shard: Any) -> dict[bytes, Any]:
     """The ops rate and latency atoll-admin shows (shard/control.py), for INFO too."""
-    p50, p99 = shard.stats.percentiles()
-    return {b"ops_per_sec": round(shard.stats.ops_per_sec(shard.commands_processed)),
+    p50, p99 = shard.batch_stats.percentiles()
+    return {b"ops_per_sec": round(shard.batch_stats.ops_per_sec(shard.commands_processed)),
             b"latency_p50_us": round(p50, 1), b"latency_p99_us": round(p99, 1)}
 
 
@@ -198,6 +199,7 @@ def config_part(ctx: Ctx, args: list[bytes]) -> Any:
         ctx.config[args[i].decode()] = msgpack.unpackb(args[i + 1], raw=False)
     configure_tracking(ctx.ks, ctx.config)
     if ctx.shard is not None:
+        ctx.shard.stats.configure(ctx.config)
         ctx.shard.configure_notifications()
         ctx.shard.evictor.configure(ctx.config)
         ctx.shard.evictor.check()  # a lower maxmemory evicts at once, as in Redis

@@ -48,6 +48,8 @@ class CommandSpec:
     single_key: bool = False
     min_argc: int = 0
     max_argc: int = 0
+    # This process' counters for the command (shard/cmdstats.py), made on its first call.
+    stats: list[Any] | None = None
 
     @property
     def fullname(self) -> str:

@@ -49,13 +49,14 @@ def ping(port: int) -> bool:
 
 
 class AtollServer:
-    def __init__(self, tmp: Path, *args: str, shards: int = 2, gateways: int = 1) -> None:
+    def __init__(self, tmp: Path, *args: str, shards: int = 2, gateways: int = 1,
+                 conf: str | None = None) -> None:
         self.port = free_port()
         self.dir = tmp
         self.gateways = gateways
         self.log = tmp / "atoll.log"
         self.args = [
-            ATOLL, str(ROOT / "conf" / "atoll.conf"), "--port", str(self.port), "--dir", str(tmp),
+            ATOLL, conf or str(ROOT / "conf" / "atoll.conf"), "--port", str(self.port), "--dir", str(tmp),
             "--save", "", "--shards", str(shards), "--gateways", str(gateways), *args,
         ]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -94,6 +95,22 @@ class AtollServer:
     def client(self, **kwargs) -> redis.Redis:
         kwargs.setdefault("protocol", 2)
         return redis.Redis(port=self.port, socket_timeout=10, **kwargs)
+
+    def clients_on_every_gateway(self, per_gateway: int, **kwargs) -> list[redis.Redis]:
+        """``per_gateway`` connected clients on each gateway (a client id modulo the number
+        of gateways names its gateway).  The kernel spreads SO_REUSEPORT connections by a
+        hash, so a handful of connections may all land on one gateway: keep connecting."""
+        kept: dict[int, list[redis.Redis]] = {g: [] for g in range(self.gateways)}
+        for _ in range(64 * self.gateways * per_gateway):
+            client = self.client(**kwargs)
+            bucket = kept[int(client.client_id()) % self.gateways]
+            if len(bucket) < per_gateway:
+                bucket.append(client)
+            else:
+                client.close()
+            if all(len(b) == per_gateway for b in kept.values()):
+                return [c for g in sorted(kept) for c in kept[g]]
+        raise AssertionError(f"could not reach every gateway: {[len(b) for b in kept.values()]}")
 
 
 class RedisServer:

@@ -14,10 +14,9 @@ from tests.servers import AtollServer, atoll_server, wait_until
 
 def test_two_gateways_share_the_port_and_settings(tmp_path: Path) -> None:
     with atoll_server(tmp_path, shards=2, gateways=2) as server:
-        clients = [server.client() for _ in range(16)]
+        clients = server.clients_on_every_gateway(8)
         ids = {c.client_id() for c in clients}
         assert len(ids) == 16
-        assert {i % 2 for i in ids} == {0, 1}, "both gateways should have taken connections"
         assert clients[0].config_set("maxmemory-samples", 7)
         for c in clients:
             wait_until(lambda c=c: c.config_get("maxmemory-samples") == {"maxmemory-samples": "7"},

@@ -63,7 +63,12 @@ def _contents(client: redis.Redis) -> dict:
 def _same_after_wait(master: redis.Redis, replica: redis.Redis, replicas: int = 1) -> None:
     assert master.execute_command("WAIT", replicas, 5000) == replicas
     # Keys with 5 ms left may expire in between: the master's DEL then follows.
-    wait_until(lambda: _contents(master) == _contents(replica), timeout=10, what="same data")
+    try:
+        wait_until(lambda: _contents(master) == _contents(replica), timeout=10, what="same data")
+    except TimeoutError:
+        a, b = _contents(master), _contents(replica)
+        differ = [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        raise AssertionError(f"{len(differ)} keys differ (master, replica): {differ[:10]}") from None
 
 
 def test_real_redis_replica_of_atoll(tmp_path: Path) -> None:
@@ -125,6 +130,32 @@ def test_atoll_replica_partial_resync_after_broken_link(tmp_path: Path) -> None:
         assert stats["sync_partial_ok"] == partial + 1
         assert rclient.replicaof("no", "one")
         assert rclient.set("x", 1)
+    finally:
+        replica.stop()
+        master.stop()
+
+
+def test_replica_applies_a_burst_larger_than_one_read(tmp_path: Path) -> None:
+    """A pipeline of 20000 writes reaches the replica as reads of thousands of commands each:
+    more than a client may run at once (RUN_AT_ONCE), so the rest waits and must still run,
+    in order, before the replica acknowledges the offset."""
+    (tmp_path / "m").mkdir()
+    (tmp_path / "r").mkdir()
+    master = AtollServer(tmp_path / "m", shards=2).start()
+    replica = AtollServer(tmp_path / "r", shards=2).start()
+    try:
+        client, rclient = master.client(), replica.client()
+        assert rclient.replicaof("127.0.0.1", master.port)
+        wait_until(lambda: rclient.info("replication")["master_link_status"] == "up",
+                   what="atoll replica linked")
+        with client.pipeline(transaction=False) as pipe:
+            for i in range(20000):
+                pipe.incr("burst")
+                pipe.rpush("order", i)
+            pipe.execute()
+        assert client.execute_command("WAIT", 1, 10000) == 1
+        assert rclient.get("burst") == b"20000"
+        assert rclient.lrange("order", 0, -1) == [b"%d" % i for i in range(20000)]
     finally:
         replica.stop()
         master.stop()

@@ -163,3 +163,19 @@ def test_blocked_clients_are_served_right_after_the_command_that_fed_them(ex: Sh
                          [resp, [b"brpoplpush", b"blist", b"target2", b"0"]])
     assert push == b":1\r\n" and second == b"$3\r\nfoo\r\n"
     assert sent(ex) == {first.token: b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"}
+
+
+def test_a_waiting_lock_on_keys_that_moved_away_is_not_left_granted(ex: ShardExecutor) -> None:
+    """A lock request that waited while its keys' slot moved to another shard is answered
+    Moved (its transaction plans again and never unlocks here): the grant runnable() gave it
+    must not stay behind, or the keys are held for good (slot moves then time out)."""
+    from shard.slots import key_slot
+
+    assert lock(ex, TX1, "TRY", "k") == 1
+    waiting = lock(ex, TX2, "WAIT", "k", "other")
+    assert isinstance(waiting, Deferred)
+    ex.moved_out.add(key_slot(b"k"))
+    unlock(ex, TX1)
+    assert isinstance(sent(ex)[waiting.token], wire.Moved)
+    assert ex.intents.held == {} and ex.intents.owner == {}
+    assert lock(ex, TX1, "TRY", "other") == 1  # nothing left held by TX2

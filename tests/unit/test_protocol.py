@@ -106,10 +106,10 @@ def test_partial_frame_waits() -> None:
 def test_unauthenticated_limits() -> None:
     parser = RequestParser()
     parser.authenticated = False
-    assert parser.feed(b"*11\r\n")[1] == errors.PROTOCOL_MULTIBULK
+    assert parser.feed(b"*11\r\n")[1] == errors.PROTOCOL_UNAUTH_MULTIBULK
     parser = RequestParser()
     parser.authenticated = False
-    assert parser.feed(b"*1\r\n$16385\r\n")[1] == errors.PROTOCOL_BULK
+    assert parser.feed(b"*1\r\n$16385\r\n")[1] == errors.PROTOCOL_UNAUTH_BULK
 
 
 @pytest.mark.parametrize(
