@@ -244,6 +244,7 @@ def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]
         ("pubsub_channels", gw.pubsub_stats[0]), ("pubsub_patterns", gw.pubsub_stats[1]),
         ("latest_fork_usec", 0), ("total_forks", 0),
         ("migrate_cached_sockets", 0),  # no MIGRATE yet, so no cached connections
+        *_sync_stats(gw),
         ("tracking_total_keys", 0), ("tracking_total_items", 0), ("tracking_total_prefixes", 0),
         ("total_error_replies", total("errors") + sum(int(s[b"error_replies"]) for s in shards)),
         ("total_reads_processed", total("reads")),
@@ -255,9 +256,18 @@ def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]
     ]
 
 
+def _sync_stats(gw: Gateway) -> list[tuple[str, Any]]:
+    from gateway.replication import master_of
+
+    master = master_of(gw)
+    return [("sync_full", master.sync_full), ("sync_partial_ok", master.sync_partial_ok),
+            ("sync_partial_err", master.sync_partial_err)]
+
+
 def _replication(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
-    return [("role", "master"), ("connected_slaves", 0), ("master_failover_state", "no-failover"),
-            ("master_replid", gw.run_id), ("master_repl_offset", 0)]
+    from gateway.repl_commands import info_replication
+
+    return info_replication(gw)
 
 
 def _cpu(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:

@@ -154,6 +154,8 @@ class ShardLinks:
         self.on_orphan: Callable[[ShardLink, BlockingWaiter, Any], None] = lambda *_: None
         self.on_stale_wait: Callable[[BlockingWaiter], None] = lambda waiter: None
         self.on_busy: Callable[[ShardLink, Any], None] = lambda link, busy: None
+        self.on_repl: Callable[[ShardLink, int, Any], None] = lambda link, token, item: None
+        self.on_shard_down: Callable[[ShardLink], None] = lambda link: None
         self.on_moved: Callable[[Any, Any], None] = lambda waiter, moved: None
         self.shard_down_error: tuple[bytes, Any] = (b"-ERR shard unavailable\r\n", None)
         for link in self.links:
@@ -220,6 +222,9 @@ class ShardLinks:
                     if token == wire.BUSY_NOTICE:  # a shard's script became busy, or ended
                         self.on_busy(link, reply)
                         continue
+                    if token < wire.BUSY_NOTICE:  # effects for replication (shard/replication.py)
+                        self.on_repl(link, token, reply)
+                        continue
                     waiter = link.blocked.pop(token, None)
                     if waiter is not None:
                         self._deliver(link, waiter, reply, touched)
@@ -284,6 +289,7 @@ class ShardLinks:
             except zmq.Again:
                 break
             self.fail_inflight(link)
+            self.on_shard_down(link)
 
     def fail_inflight(self, link: ShardLink) -> None:
         """Answer every batch a vanished shard still owed with an error, so no client hangs

@@ -77,13 +77,7 @@ def update_feeding(gw: Gateway) -> None:
     router = gw.router
     router.feed_monitors = feed if gw.monitors or gw.remote_monitors else None
     router.paused = gw.pause if gw.pause.mode else None
-    if router.feed_monitors is not None or router.paused is not None:
-        router.hot_when_free = {}
-        router.hot = {}
-    else:
-        router.hot_when_free = router.hot_all
-        if not gw.busy_shards:
-            router.hot = router.hot_all
+    router.refresh_hot()
 
 
 def feed(conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> None:

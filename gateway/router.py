@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
@@ -55,10 +56,15 @@ class Router:
         # Clients send names in upper case (redis-cli, redis-py, redis-benchmark): finding
         # them without lower() saves a bytes object per command.
         self.hot.update({name.upper(): spec for name, spec in self.hot.items()})
-        self.hot_when_free = self.hot  # ``hot`` is emptied while a shard runs a busy script
-        self.hot_all = self.hot  # ... and while anybody monitors (gateway/monitor.py)
-        self.feed_monitors: Any = None
+        # ``hot`` shrinks while a mode needs a check the hot path does not make: see
+        # refresh_hot(), the one place that decides it.
+        self.hot_all = self.hot
+        self.feed_monitors: Any = None  # gateway/monitor.py, while anybody monitors
         self.paused: Any = None  # gateway/pause.py's state while CLIENT PAUSE is in force
+        # A replica's read-only rule or min-replicas-to-write (gateway/replica.py): a check of
+        # write commands (or of every command), which then leave the hot path.
+        self.write_guard: Callable[[ClientConnection, CommandSpec], str | None] | None = None
+        self.guard_all = False
         assert wire.DB_SHIFT == 4 and wire.RESP3 == 1  # the hot path packs meta by hand
         self.commands_processed = 0
         self.stats = gateway.cmdstats  # commands the gateway runs or plans (shard/cmdstats.py)
@@ -97,7 +103,33 @@ class Router:
                 conn.reply(denied.line())
                 self.stats.reject(spec.fullname, None)
                 return None
+        if self.write_guard is not None and (self.guard_all or "write" in spec.flags):
+            refused = self.write_guard(conn, spec)
+            if refused is not None:
+                conn.reply(RedisError(refused).line())
+                return None
         return spec
+
+    def set_write_guard(self, guard: Callable[[ClientConnection, CommandSpec], str | None] | None,
+                        all_commands: bool = False) -> None:
+        """Check write commands (or every command) with ``guard``: None lets one run, else
+        the error line."""
+        self.write_guard = guard
+        self.guard_all = all_commands and guard is not None
+        self.refresh_hot()
+
+    def refresh_hot(self) -> None:
+        """Recompute the hot table from every mode that needs the general dispatch: a shard
+        running a busy script, MONITOR, CLIENT PAUSE, and the replica's write guard."""
+        gw = self.gateway
+        if gw.busy_shards or self.feed_monitors is not None or self.paused is not None \
+                or self.guard_all:
+            self.hot = {}
+        elif self.write_guard is not None:
+            self.hot = {name: spec for name, spec in self.hot_all.items()
+                        if "write" not in spec.flags}
+        else:
+            self.hot = self.hot_all
 
     def dispatch(self, conn: ClientConnection, argv: list[bytes]) -> None:
         """Route one command.

@@ -44,16 +44,11 @@ def install(gw: Gateway) -> None:
 
 
 def busy_changed(gw: Gateway, link: ShardLink, busy: Any) -> None:
-    router = gw.router
-    was_busy = bool(gw.busy_shards)
     if busy:
         gw.busy_shards.add(link.index)
     else:
         gw.busy_shards.discard(link.index)
-    if gw.busy_shards and not was_busy:
-        router.hot_when_free, router.hot = router.hot, {}
-    elif was_busy and not gw.busy_shards:
-        router.hot = router.hot_when_free
+    gw.router.refresh_hot()
 
 
 def intercept(router: Router, conn: ClientConnection, spec: CommandSpec,

@@ -36,6 +36,7 @@ class Gateway:
         import gateway.monitor  # noqa: F401
         import gateway.pause  # noqa: F401
         import gateway.pubsub_commands  # noqa: F401
+        import gateway.repl_commands  # noqa: F401
         import gateway.snapshots  # noqa: F401
         import gateway.stats_commands  # noqa: F401
         import gateway.transactions  # noqa: F401
@@ -173,6 +174,10 @@ class Gateway:
             conn.parser.max_bulk = max_bulk
         self.scratch.refresh(self.config)
         self.pubsub.refresh()
+        if names is not None and {"min-replicas-to-write", "replica-serve-stale-data"} & set(names):
+            from gateway.repl_commands import refresh_write_guard
+
+            refresh_write_guard(self)
 
     def apply_config(self, pairs: list[tuple[str, str]], changed: list[str]) -> Any:
         """Tell the supervisor (and through it the other gateways) and every shard about
@@ -292,6 +297,9 @@ class Gateway:
             from gateway.snapshots import start_save_points
 
             start_save_points(self)
+            from gateway.repl_commands import start_replication
+
+            start_replication(self)
         self.limits.start()
         self.instantaneous.start()
         from gateway.monitor import learn_monitors

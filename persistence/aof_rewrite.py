@@ -83,6 +83,7 @@ class AofState:
         self.failures = 0
         self.last_status = b"ok"
         self.last_duration = -1
+        self.feed: Any = None  # shard/replication.py EffectsFeed, once a replica attached
 
     def enable(self, file: AppendOnlyFile) -> None:
         self.file = file
@@ -97,6 +98,9 @@ class AofState:
         if effects is None or not effects.pending:
             return
         taken = effects.take()
+        feed = self.feed
+        if feed is not None and feed.active:
+            feed.send(taken)
         if self.rewrite is not None:
             self.rewrite.buffer.extend(taken)
         file = self.file
@@ -175,7 +179,7 @@ class AofState:
                 self._install(rewrite, base)
             except OSError as exc:
                 rewrite.error = str(exc)
-        if self.file is None:
+        if self.file is None and not self._feeding():
             executor.effects = None  # appendonly was switched off meanwhile
         if rewrite.error:
             self.failures += 1
@@ -247,8 +251,11 @@ class AofState:
             self.commit()
             self.file.close()
             self.file = None
-            if self.rewrite is None:
+            if self.rewrite is None and not self._feeding():
                 self.executor.effects = None
+
+    def _feeding(self) -> bool:
+        return self.feed is not None and bool(self.feed.active)
 
     def close(self) -> None:
         self.commit()

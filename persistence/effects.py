@@ -126,6 +126,19 @@ def _restore(effects: Effects, mark: int, db: Any, argv: list[bytes], value: Any
                                        b"absttl"]))
 
 
+def _import(effects: Effects, mark: int, db: Any, argv: list[bytes], value: Any) -> None:
+    """A key moved in from another shard (cross-shard RENAME, COPY, SMOVE ...): a RESTORE
+    with Redis' DUMP payload, which a replica (also a real Redis) understands."""
+    from persistence import rdb
+    from shard.rdb_values import to_rdb
+    from shard.values import decode_value
+
+    key, kind, payload, when = argv[1], argv[2], argv[3], int(argv[4])
+    dumped = rdb.dump_payload(*to_rdb(decode_value(kind, payload)))
+    effects.pending.append((int(argv[6]), [b"restore", key, b"%d" % max(when, 0), dumped,
+                                           b"replace", b"absttl"]))
+
+
 def _pop_served(name: bytes) -> Rewriter:
     """BLPOP/BRPOP/BZPOPMIN/BZPOPMAX key ... timeout: the same pop of the key served."""
 
@@ -164,7 +177,7 @@ REWRITERS: dict[bytes, Rewriter] = {
     b"set": _set, b"setex": _setex, b"psetex": _setex,
     b"incrbyfloat": _incrbyfloat, b"hincrbyfloat": _hincrbyfloat,
     b"spop": _spop,
-    b"restore": _restore,
+    b"restore": _restore, b"__import": _import,
     b"blpop": _pop_served(b"lpop"), b"brpop": _pop_served(b"rpop"),
     b"bzpopmin": _pop_served(b"zpopmin"), b"bzpopmax": _pop_served(b"zpopmax"),
     b"brpoplpush": _drop_timeout_last(b"rpoplpush"), b"blmove": _drop_timeout_last(b"lmove"),

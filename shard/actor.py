@@ -569,6 +569,9 @@ def _drain(sock: zmq.Socket[Any], executor: ShardExecutor, notifier: _Notifier) 
     ctx = executor.ctx
     record = executor.batch_stats.record_batch
     while True:
+        if executor.effects is not None:  # a replica attached meanwhile (shard/replication.py)
+            _drain_logged(sock, executor, notifier)
+            return
         try:
             identity, payload = sock.recv_multipart(zmq.NOBLOCK)
         except zmq.Again:

@@ -174,3 +174,19 @@ SCRIPT_DEBUGGER = "ERR Atoll does not have the Lua debugger (SCRIPT DEBUG YES|SY
 # A multi-key entry caught by an online slot move with its keys now on several shards
 # (Redis Cluster's answer during a migration).
 TRYAGAIN_MOVING = "TRYAGAIN Multiple keys request during rehashing of slot"
+
+# Replication (gateway/replication.py, gateway/replica.py), as replication.c words them.
+NOMASTERLINK = "NOMASTERLINK Can't SYNC while not connected with my master"
+SYNC_PENDING_OUTPUT = "ERR SYNC and PSYNC are invalid with pending output"
+REPLCONF_UNKNOWN = "ERR Unrecognized REPLCONF option: {option}"
+WAIT_ON_REPLICA = ("ERR WAIT cannot be used with replica instances. Please also note that since "
+                   "Redis 4.0 if a replica is configured to be writable (which is not the "
+                   "default) writes to replicas are just local and are not propagated.")
+TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
+TIMEOUT_NEGATIVE = "ERR timeout is negative"
+INVALID_MASTER_PORT = "ERR Invalid master port"
+REPLICAOF_FROM_REPLICA = "ERR Command is not valid when client is a replica."
+READONLY_REPLICA = "READONLY You can't write against a read only replica."
+NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
+MASTERDOWN = ("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to "
+              "'no'.")

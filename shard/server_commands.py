@@ -72,7 +72,7 @@ def swapdb(ctx: Ctx, args: list[bytes]) -> Any:
         raise RedisError(errors.DB_INDEX)
     dbs[first], dbs[second] = dbs[second], dbs[first]
     dbs[first].index, dbs[second].index = first, second
-    ctx.ks.dirty += 1  # as Redis: the append-only log must see it
+    ctx.ks.dirty += 1  # as Redis: the append-only log and replicas must see it
     return OK
 
 

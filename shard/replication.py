@@ -1,0 +1,99 @@
+"""A shard's side of replication: it feeds its write effects to the gateways that serve
+replicas, and a replica's shards load their master's image and stop expiring keys.
+
+``__REPL_BEGIN token path`` starts a snapshot part (as ``__SNAPSHOT_BEGIN``) and subscribes
+the asking gateway to the shard's effects.  From then on every effect the shard commits
+(``AofState.commit``, before the replies of its batch leave) is sent to each subscribed
+gateway as an unsolicited item ``[REPL_EFFECTS, [[db, argv], ...]]``.  The begin command
+first commits what earlier commands recorded and then sends ``[REPL_CUT, token]``: the
+gateway knows exactly which of this shard's effects are in the image and which follow it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from persistence.effects import Effect, Effects
+from shard import wire
+from shard.context import Ctx
+from shard.reply import OK
+from shard.snapshots import snapshot_begin
+from shard.table import INTERNAL, command
+
+REPL_EFFECTS = -2  # unsolicited item: effects committed by the shard
+REPL_CUT = -3  # unsolicited item: the point of a replication snapshot in the effects
+
+
+class EffectsFeed:
+    """The gateways (ROUTER identities) receiving this shard's effects."""
+
+    def __init__(self, executor: Any) -> None:
+        self.executor = executor
+        self.gateways: set[bytes] = set()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.gateways)
+
+    def send(self, effects: list[Effect]) -> None:
+        self._send([REPL_EFFECTS, effects])
+
+    def _send(self, item: list[Any]) -> None:
+        sock = self.executor.busy_socket
+        if sock is None:
+            return
+        payload = wire.pack([wire.UNSOLICITED, [item]])
+        for identity in self.gateways:
+            sock.send_multipart((identity, payload))
+
+    def cut(self, identity: bytes, token: bytes) -> None:
+        executor = self.executor
+        if executor.effects is None:
+            executor.effects = Effects()
+        executor.aof.commit()  # what ran before the cut is before it in the stream too
+        self.gateways.add(identity)
+        self._send([REPL_CUT, token])
+
+
+def feed_of(executor: Any) -> EffectsFeed:
+    feed: EffectsFeed | None = getattr(executor, "feed", None)
+    if feed is None:
+        feed = EffectsFeed(executor)
+        executor.feed = feed
+        executor.aof.feed = feed
+    return feed
+
+
+@command("__REPL_BEGIN token path", 3, "admin", route=INTERNAL)
+def repl_begin(ctx: Ctx, args: list[bytes]) -> Any:
+    """Start this shard's part of a replication image and feed its effects to the caller."""
+    snapshot_begin(ctx, args)
+    executor = ctx.shard
+    feed_of(executor).cut(executor.current_identity, args[0])
+    return OK
+
+
+@command("__REPL_REPLICA flag", 2, "admin", route=INTERNAL)
+def repl_replica(ctx: Ctx, args: list[bytes]) -> Any:
+    """1: this shard belongs to a replica (keys expire only by the master's DEL); 0: not."""
+    ctx.ks.replica = args[0] == b"1"
+    return OK
+
+
+@command("__REPL_LOAD path", 2, "admin", route=INTERNAL)
+def repl_load(ctx: Ctx, args: list[bytes]) -> Any:
+    """Replace every database with this shard's keys of the RDB file at ``path``."""
+    from persistence.loader import load_into
+
+    executor = ctx.shard
+    with open(os.fsdecode(args[0]), "rb") as f:
+        data = f.read()
+    ks = ctx.ks
+    dirty = ks.dirty
+    for db in ks.dbs:
+        ks.flush(db)
+    loaded, _ = load_into(executor, data, executor.index, int(ctx.config.get("shards", 1) or 1))
+    ks.dirty = dirty  # not an effect: this command cannot be replayed from a log
+    ks.replica = True  # also after a restart of this shard: a full sync tells it again
+    return loaded
