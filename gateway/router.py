@@ -13,7 +13,7 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
-from gateway import blocking, cross, scripting, transactions
+from gateway import blocking, cross, scripting, security, transactions
 from gateway.connection import ClientConnection
 from gateway.links import Group, GroupPart, crc16, key_slot
 from shard import errors, wire
@@ -74,6 +74,9 @@ class Router:
         name = argv[0].lower()
         spec = self.by_name.get(name)
         if spec is None:
+            if name in security.HTTP_NAMES:
+                security.drop_http_client(conn)
+                return None
             conn.reply(errors.unknown_command(argv[0], argv[1:]).line())
             return None
         if spec.subcommands:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.servers import AtollServer, RedisServer
+from tests.servers import AtollServer, RedisServer, ping, wait_until
 
 LLONG_MIN, LLONG_MAX = b"-9223372036854775808", b"9223372036854775807"
 
@@ -21,6 +21,13 @@ MALFORMED = [
     b"*2\r\n$3\r\nGET\r\n:1\r\n", b"SET 'a\r\n", b'SET "a\r\n', b"*1\r\nfoo\r\n",
     b"*1\r\n$3\r\nfoo\r\n", b"*0\r\n", b"\r\n", b"   \r\n", b"*1\r\n$0\r\n\r\n",
     b"*2\r\n$4\r\nPING\r\n$1\r\nxyz\r\n", b'PING "a"b\r\n', b"*abc\r\n", b"*1\r\n$abc\r\n",
+    # Issue #7's table: bad lengths, oversized headers, quotes, HTTP, RESP versions.
+    b"*2147483648\r\n", b"*+1\r\n", b"*1\r\n$x\r\n", b"*1\r\n$536870913\r\n",
+    b"*1\r\n$-1\r\n", b"*" + b"1" * 70000, b"*1\r\n$" + b"1" * 70000, b"G" * 70000,
+    b'SET "foo bar\r\n', b"SET 'foo bar\r\n", b"HELLO 4\r\n", b"*2\r\n$5\r\nHELLO\r\n$1\r\n4\r\n",
+    b"POST / HTTP/1.1\r\n", b"post /\r\n", b"Host: example.com\r\n",
+    b"*1\r\n$5\r\nhOsT:\r\n", b"PING\r\nGET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"MULTI\r\nPOST /x HTTP/1.1\r\n",
 ]
 
 EXTREMES = [
@@ -33,6 +40,9 @@ EXTREMES = [
     [b"HRANDFIELD", b"h", LLONG_MIN],
     [b"LPOS", b"l", b"a", b"RANK", LLONG_MIN], [b"LPOS", b"l", b"a", b"COUNT", LLONG_MIN],
     [b"GETRANGE", b"str", LLONG_MIN, LLONG_MAX], [b"SETRANGE", b"str", LLONG_MIN, b"x"],
+    [b"SETRANGE", b"str", LLONG_MAX, b"x"], [b"SETRANGE", b"str", b"536870912", b"x"],
+    [b"SETRANGE", b"new", LLONG_MAX, b""], [b"HRANDFIELD", b"h", LLONG_MIN, b"WITHVALUES"],
+    [b"ZRANDMEMBER", b"z", LLONG_MIN, b"WITHSCORES"],
     [b"INCRBY", b"n", LLONG_MIN], [b"DECRBY", b"n", LLONG_MIN], [b"EXPIRE", b"str", LLONG_MAX],
     [b"EXPIRE", b"str", LLONG_MIN], [b"PEXPIRE", b"str", LLONG_MAX], [b"SCAN", b"0", b"COUNT",
                                                                      LLONG_MIN],
@@ -51,7 +61,7 @@ ATOLL_ONLY = [[b"SRANDMEMBER", b"s", b"-9223372036854775807"],
 # At most 1000 stars: Debian's redis-server 7.0.15 carries the later upstream fix that fails
 # any match nested deeper than 1000 stars (upstream 7.0.15, and Atoll, have no such limit).
 GLOBS = [b"*?" * 1000 + b"x", b"a*" * 1000 + b"b", b"[" * 3000, b"\\" * 3001, b"[a-" * 1000,
-         b"*[*" * 500, b"*a" * 999 + b"*"]
+         b"*[*" * 500, b"*a" * 999 + b"*", b"*a" * 30 + b"*b", b"*a*a*a*a*a*a*a*a*a*a*a*a*b"]
 DEEP_GLOBS = [b"*?" * 20000 + b"x", b"a*" * 20000 + b"b"]
 
 
@@ -81,6 +91,14 @@ def _raw(port: int, payload: bytes) -> tuple[bytes, bool]:
 def test_malformed_requests_match_redis(atoll: AtollServer, reference: RedisServer,
                                         payload: bytes) -> None:
     assert _raw(atoll.port, payload) == _raw(reference.port, payload)
+    assert ping(atoll.port)  # and the server goes on serving new connections
+
+
+def test_http_requests_are_logged_once(atoll: AtollServer) -> None:
+    """The POST / Host: drop leaves a warning in the log, as Redis' does."""
+    assert _raw(atoll.port, b"POST / HTTP/1.1\r\n") == (b"", False)
+    wait_until(lambda: b"Possible SECURITY ATTACK detected" in atoll.log.read_bytes(),
+               what="the security warning")
 
 
 def _run(client: redis.Redis, cmd: list[bytes]) -> Any:
@@ -123,6 +141,7 @@ def test_pathological_globs_answer_at_once(r: redis.Redis, ref: redis.Redis) -> 
     for client in (r, ref):
         client.flushall()
         client.set("x" * 3000, "v")
+        client.set("a" * 3000, "v")  # backtracking over a long run of "a" must not explode
         client.set("ab", "v")
     for pattern in GLOBS:
         for cmd in ([b"KEYS", pattern], [b"SCAN", b"0", b"MATCH", pattern, b"COUNT", b"1000"]):
