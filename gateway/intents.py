@@ -42,6 +42,9 @@ class Transaction:
         self.links = gw.links
         self.origin = origin
         self.holding: list[int] = []  # shard indexes
+        # Shards whose answer to a lock was lost (the shard went away): the request may still
+        # reach its restarted process and be granted there, so they get a release too.
+        self.unsure: set[int] = set()
 
     def shard_of(self, key: bytes) -> int:
         return self.links.slot_home[key_slot(key)]  # never the parking place of a move
@@ -67,8 +70,10 @@ class Transaction:
         order = sorted(per_shard)
         if len(order) > 1:
             tries = [self._lock(index, b"TRY", per_shard[index]) for index in order]
-            granted = [index for index, ok in zip(order, await asyncio.gather(*tries), strict=True)
-                       if ok == 1]
+            answers = await asyncio.gather(*tries)
+            granted = [index for index, ok in zip(order, answers, strict=True) if ok == 1]
+            self.unsure.update(index for index, ok in zip(order, answers, strict=True)
+                               if not _answered(ok))
             self.holding = granted
             if len(granted) == len(order):
                 return True
@@ -78,6 +83,7 @@ class Transaction:
             if type(answer) is wire.Moved:
                 return False
             if answer != 1:
+                self.unsure.add(index)
                 raise RedisError("ERR could not take intents: shard unavailable")
             self.holding.append(index)
         return True
@@ -91,9 +97,10 @@ class Transaction:
         """Let go of every intent (no need to wait: later entries on the same sockets are
         behind the release)."""
         meta = wire.meta(0, False, structured=True)
-        for index in self.holding:
+        for index in self.unsure.union(self.holding):
             self.links.request(self.links.links[index], meta, [b"__unlock", self.tag[1]])
         self.holding = []
+        self.unsure.clear()
 
     # --- hops ----------------------------------------------------------------------------
 
@@ -128,6 +135,11 @@ class Transaction:
         futures = {index: self.send(index, wire.meta(db, resp3, structured=True), [argv])
                    for index, argv in parts.items()}
         return {index: _replies(await future)[0] for index, future in futures.items()}
+
+
+def _answered(answer: Any) -> bool:
+    """A shard's answer to a lock: granted (1), refused (0) or moved; not a failure."""
+    return answer == 1 or answer == 0 or type(answer) is wire.Moved
 
 
 def _replies(value: Any) -> list[Any]:

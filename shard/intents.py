@@ -127,6 +127,10 @@ class Intents:
                 mine.append(slot)
 
     def release(self, txid: int) -> list[Slot]:
+        """Let go of ``txid``'s keys, and drop a lock request of it still waiting (its
+        coordinator gave up on it: the answer was lost with a previous life of this shard)."""
+        if self.waiting and any(lock_txid(w.argv) == txid for w in self.waiting):
+            self.waiting = [w for w in self.waiting if lock_txid(w.argv) != txid]
         keys = self.held.pop(txid, [])
         for slot in keys:
             if self.owner.get(slot) == txid:

@@ -179,3 +179,17 @@ def test_a_waiting_lock_on_keys_that_moved_away_is_not_left_granted(ex: ShardExe
     assert isinstance(sent(ex)[waiting.token], wire.Moved)
     assert ex.intents.held == {} and ex.intents.owner == {}
     assert lock(ex, TX1, "TRY", "other") == 1  # nothing left held by TX2
+
+
+def test_a_release_drops_the_transactions_own_waiting_lock(ex: ShardExecutor) -> None:
+    """A coordinator that lost a shard's answer (the shard restarted) releases it anyway: a
+    lock request of its that reached the new process and waits there must not be granted
+    later, or the keys would stay held forever."""
+    assert lock(ex, TX1, "TRY", "a") == 1
+    waiting = lock(ex, TX2, "WAIT", "a", "b")
+    assert isinstance(waiting, Deferred)
+    unlock(ex, TX2)  # its coordinator gave up on this lock
+    unlock(ex, TX1)
+    assert sent(ex) == {}
+    assert ex.intents.owner == {} and ex.intents.held == {}
+    assert batch(ex, entry("set", "b", "1")) == [b"OK"]
