@@ -12,6 +12,7 @@ parsers below keep that order, since the error a client gets depends on it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -400,17 +401,32 @@ _SEARCH_SYNTAX = ("<FROMMEMBER member | FROMLONLAT longitude latitude> "
                   "[ASC | DESC] [COUNT count [ANY]]")
 
 
-def radius_store_keys(argv: list[bytes]) -> list[int]:
-    """GEORADIUS[BYMEMBER]'s keys: the source and the last STORE/STOREDIST destination
-    (``georadiusGetKeys`` looks from argument 5 on)."""
-    stored = -1
-    i = 5
-    while i < len(argv):
-        if argv[i].lower() in (b"store", b"storedist") and i + 1 < len(argv):
-            stored = i + 1
+def radius_keys(options_from: int) -> Callable[[list[bytes]], list[int]]:
+    """GEORADIUS[BYMEMBER]'s key positions: the source, then what the key specs find (the
+    first STORE and the first STOREDIST destination after the fixed arguments, as COMMAND
+    GETKEYS reports them), then the destination the command really writes (the last one:
+    ``georadiusGetKeys``, which looks from argument 5 on), so routing holds that one too."""
+
+    def positions(argv: list[bytes]) -> list[int]:
+        words = [arg.lower() for arg in argv]
+        found = [1]
+        for keyword in (b"store", b"storedist"):
+            for i in range(options_from, len(argv) - 1):
+                if words[i] == keyword:
+                    found.append(i + 1)
+                    break
+        written = -1
+        i = 5
+        while i < len(argv):
+            if words[i] in (b"store", b"storedist") and i + 1 < len(argv):
+                written = i + 1
+                i += 1
             i += 1
-        i += 1
-    return [1] if stored < 0 else [1, stored]
+        if written > 0 and written not in found:
+            found.append(written)
+        return found
+
+    return positions
 
 
 @command(
@@ -418,7 +434,7 @@ def radius_store_keys(argv: list[bytes]) -> list[int]:
     -6, "write denyoom", (1, 1, 1), acl="@write @geo @slow", group="geo", since="3.2.0",
     summary="Query a sorted set representing a geospatial index to fetch members matching a "
             "given maximum distance from a point",
-    keys_fn=radius_store_keys,
+    keys_fn=radius_keys(6),
 )
 def georadius(ctx: Ctx, args: list[bytes]) -> Any:
     return georadius_generic(ctx, args, 1, BY_COORDS)
@@ -429,7 +445,7 @@ def georadius(ctx: Ctx, args: list[bytes]) -> Any:
     -5, "write denyoom", (1, 1, 1), acl="@write @geo @slow", group="geo", since="3.2.0",
     summary="Query a sorted set representing a geospatial index to fetch members matching a "
             "given maximum distance from a member",
-    keys_fn=radius_store_keys,
+    keys_fn=radius_keys(5),
 )
 def georadiusbymember(ctx: Ctx, args: list[bytes]) -> Any:
     return georadius_generic(ctx, args, 1, BY_MEMBER)
