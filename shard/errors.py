@@ -190,3 +190,18 @@ READONLY_REPLICA = "READONLY You can't write against a read only replica."
 NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
 MASTERDOWN = ("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to "
               "'no'.")
+
+# --- geo (GEOADD, GEOSEARCH, GEORADIUS ...) ---------------------------------------------------
+GEO_INVALID_PAIR = "ERR invalid longitude,latitude pair {longitude:f},{latitude:f}"
+GEO_UNIT = "ERR unsupported unit provided. please use M, KM, FT, MI"
+GEO_NEED_RADIUS = "ERR need numeric radius"
+GEO_RADIUS_NEGATIVE = "ERR radius cannot be negative"
+GEO_NEED_WIDTH = "ERR need numeric width"
+GEO_NEED_HEIGHT = "ERR need numeric height"
+GEO_BOX_NEGATIVE = "ERR height or width cannot be negative"
+GEO_NO_MEMBER = "ERR could not decode requested zset member"
+GEO_COUNT = "ERR COUNT must be > 0"
+GEO_STORE_WITH = "ERR {what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
+GEO_FROM = "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {cmd}"
+GEO_BY = "ERR exactly one of BYRADIUS and BYBOX can be specified for {cmd}"
+GEO_ANY = "ERR the ANY argument requires COUNT argument"

@@ -33,7 +33,15 @@ STREAM: list[list[str]] = [
     ["ZUNIONSTORE", "{t}z2", "1", "{t}z"], ["ZRANGESTORE", "{t}z3", "{t}z", "0", "0"],
     ["ZREMRANGEBYSCORE", "{t}z2", "0", "2"], ["ZPOPMIN", "{t}z"], ["ZPOPMAX", "{t}z", "5"],
     ["SORT", "{t}l2", "ALPHA", "STORE", "{t}sorted"], ["COPY", "{t}sorted", "{t}copy"],
-    ["MOVE", "{t}copy", "3"], ["GET", "{t}missing"], ["SET", "{t}fresh", "1"],
+    ["MOVE", "{t}copy", "3"],
+    ["GEOADD", "{t}geo", "13.361389", "38.115556", "Pa", "15.087269", "37.502669", "Ca"],
+    ["GEOADD", "{t}geo", "13.361389", "38.115556", "Pa"], ["GEOPOS", "{t}nogeo", "Pa"],
+    ["GEORADIUS", "{t}geo", "15", "37", "200", "km", "STORE", "{t}geo2"],
+    ["GEOSEARCHSTORE", "{t}geo3", "{t}geo", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km",
+     "STOREDIST"],
+    ["GEOSEARCHSTORE", "{t}geo3", "{t}geo", "FROMLONLAT", "15", "37", "BYRADIUS", "1", "m"],
+    ["GEORADIUS", "{t}nogeo", "15", "37", "200", "km", "STORE", "{t}geo2"],
+    ["GET", "{t}missing"], ["SET", "{t}fresh", "1"],
     ["SET", "{t}fresh", "2"], ["PSETEX", "{t}gone", "1", "v"],
 ]
 
