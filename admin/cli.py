@@ -47,6 +47,18 @@ class Admin:
                 out.append({"shard": i, "error": str(exc)})
         return out
 
+    def pubsub(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each pub/sub actor's own status, also attached to its row as ``pubsub``."""
+        found = []
+        for row in rows:
+            if row["role"] == "pubsub" and row["name"] in self.manifest["control"]:
+                try:
+                    row["pubsub"] = self.call(row["name"], "status", timeout=2.0)
+                except ControlError as exc:
+                    row["pubsub"] = {"error": str(exc)}
+                found.append({"name": row["name"], **row["pubsub"]})
+        return found
+
     def emit(self, value: Any) -> None:
         print(json.dumps(value, default=str), flush=True)
 
@@ -72,11 +84,15 @@ class Admin:
 
 def cmd_status(admin: Admin, args: argparse.Namespace) -> int:
     rows = admin.call("supervisor", "status")
+    pubsub = admin.pubsub(rows)
     if admin.json:
         admin.emit(rows)
     else:
         render.show(f"Atoll on port {admin.manifest['port']}", render.STATUS_COLUMNS,
                     render.status_rows(rows))
+        if pubsub:
+            print()
+            render.show("Pub/sub", render.PUBSUB_COLUMNS, render.pubsub_rows(pubsub))
     return 0
 
 

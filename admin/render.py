@@ -13,6 +13,9 @@ STATUS_COLUMNS = ["name", "role", "pid", "uptime", "restarts", "rss", "health"]
 SHARD_COLUMNS = ["shard", "slots", "keys", "expires", "used_memory", "ops/s", "p50_us", "p99_us",
                  "blocked", "log_size", "last_save"]
 
+PUBSUB_COLUMNS = ["name", "channels", "patterns", "shard_channels", "gateways", "messages",
+                  "msg/s"]
+
 
 def human_bytes(size: int) -> str:
     for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
@@ -60,6 +63,17 @@ def shard_rows(shards: list[dict[str, Any]]) -> list[list[str]]:
             "n/a (no AOF yet)" if s["log_size"] is None else human_bytes(s["log_size"]),
             time.strftime("%H:%M:%S", time.localtime(last)) if last else "never",
         ])
+    return out
+
+
+def pubsub_rows(actors: list[dict[str, Any]]) -> list[list[str]]:
+    out = []
+    for a in actors:
+        if "error" in a:
+            out.append([a["name"], a["error"], *([""] * 5)])
+            continue
+        out.append([a["name"], str(a["channels"]), str(a["patterns"]), str(a["shard_channels"]),
+                    str(len(a["gateways"])), str(a["messages"]), f"{a['messages_per_sec']:.0f}"])
     return out
 
 

@@ -168,8 +168,7 @@ class Supervisor:
 
         self.control = SupervisorControl(self)
         self.control.start()
-        names = ["supervisor", *(f"shard-{i}" for i in range(self.shards)),
-                 *(f"gateway-{i}" for i in range(self.gateways))]
+        names = ["supervisor", *self.children]  # every actor answers on its own socket
         write_manifest(self.run_dir, {
             "protocol": 1, "pid": os.getpid(), "port": self.config.value("port"),
             "dir": self.data_dir, "run_dir": self.run_dir, "shards": self.shards,
