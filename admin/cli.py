@@ -20,19 +20,32 @@ from server.control import ControlClient, ControlError
 
 class Admin:
     def __init__(self, args: argparse.Namespace) -> None:
-        data_dir, port = server_dir(args.dir, args.config)
-        self.manifest = manifest(data_dir, args.port or (port if not args.dir else None))
         self.context: zmq.Context[Any] = zmq.Context()
         self.json = args.json
+        self.timeout = args.timeout
+        self.remote: ControlClient | None = None
+        if args.connect:  # the supervisor's tcp:// socket; other actors through its relay
+            self.remote = remote_client(self.context, args.connect, args.curve_keys,
+                                        args.timeout)
+            self.manifest: dict[str, Any] = self.remote.call("manifest")
+            return
+        data_dir, port = server_dir(args.dir, args.config)
+        self.manifest = manifest(data_dir, args.port or (port if not args.dir else None))
 
-    def client(self, name: str, timeout: float = 5.0) -> ControlClient:
+    def client(self, name: str, timeout: float) -> ControlClient:
         endpoint = self.manifest["control"].get(name)
         if endpoint is None:
             raise ControlError(f"this server has no actor {name}")
         return ControlClient(self.context, endpoint, timeout)
 
-    def call(self, name: str, op: str, timeout: float = 5.0, **args: Any) -> Any:
-        client = self.client(name, timeout)
+    def call(self, name: str, op: str, timeout: float | None = None, **args: Any) -> Any:
+        wait = self.timeout if timeout is None else timeout
+        if self.remote is not None:
+            if name == "supervisor":
+                return self.remote.call(op, timeout=wait, **args)
+            return self.remote.call("relay", timeout=wait + 1, to=name, relay_timeout=wait,
+                                    request={"op": op, **args})
+        client = self.client(name, wait)
         try:
             return client.call(op, **args)
         finally:
@@ -167,7 +180,10 @@ def cmd_rewrite_log(admin: Admin, args: argparse.Namespace) -> int:
                   "reply": "rewrite started" if started else "rewrite scheduled after a save"}
         admin.emit(result) if admin.json else print(result["reply"])
         return 0
-    with socket.create_connection(("127.0.0.1", int(admin.manifest["port"])), timeout=10) as s:
+    host = "127.0.0.1"
+    if admin.remote is not None:  # tcp://HOST:PORT -> HOST
+        host = admin.remote.endpoint[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
+    with socket.create_connection((host, int(admin.manifest["port"])), timeout=10) as s:
         s.sendall(b"*1\r\n$12\r\nBGREWRITEAOF\r\n")
         reply = s.recv(65536).decode("latin-1").strip()
     ok = reply.startswith("+")
@@ -219,12 +235,44 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def remote_client(context: zmq.Context[Any], endpoint: str, keys_dir: str | None,
+                  timeout: float) -> ControlClient:
+    """A client of a ``control-bind`` endpoint; it answers CURVE clients with a known key only,
+    so silence there usually means missing or unauthorized keys."""
+    from server.control_tcp import client_keys
+
+    if not endpoint.startswith("tcp://"):
+        raise ControlError("--connect takes the server's control-bind endpoint (tcp://HOST:PORT)")
+    curve = client_keys(keys_dir) if keys_dir else None
+    return RemoteClient(context, endpoint, timeout, curve)
+
+
+class RemoteClient(ControlClient):
+    def call(self, op: str, timeout: float | None = None, **args: Any) -> Any:
+        try:
+            return super().call(op, timeout=timeout, **args)
+        except ControlError as exc:
+            if not str(exc).startswith("no answer from"):
+                raise
+            hint = ("without --curve-keys: the server answers CURVE clients only"
+                    if self.curve is None else
+                    "is this client's public key in the server's control-curve-authorized-keys,"
+                    " and the server key in --curve-keys the server's?")
+            raise ControlError(f"{exc} ({hint})") from None
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="atoll-admin", description=__doc__)
     p.add_argument("--dir", help="the server's dir (where its run directory lives)")
     p.add_argument("--config", help="the server's config file (its dir and port)")
     p.add_argument("--port", type=int, help="which server, when several run in one dir")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--connect", metavar="tcp://HOST:PORT",
+                   help="the server's control-bind endpoint instead of its run directory")
+    p.add_argument("--curve-keys", metavar="DIR",
+                   help="with --connect: the directory atoll-admin keygen wrote")
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="seconds to wait for an answer (default 5)")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("status", help="every process: pid, role, uptime, restarts, RSS, health")
     sub.add_parser("shards", help="per shard: slots, keys, memory, ops/s, latency ...")

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.integration.test_admin import admin, admin_json
-from tests.servers import AtollServer, wait_until
+from tests.integration.test_admin import ADMIN, admin, admin_json
+from tests.servers import ATOLL, AtollServer, free_port, wait_until
+
+
+class _AnyAge:
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, float) and other >= 0
+
+
+ANY_AGE: Any = _AnyAge()
 
 
 @pytest.fixture
@@ -52,3 +66,63 @@ def test_pubsub_actor_answers_status(server: AtollServer) -> None:
     lines = text.splitlines()
     header = lines.index(next(line for line in lines if line.split()[:2] == ["name", "channels"]))
     assert lines[header + 1].split()[:4] == ["pubsub-0", "2", "1", "0"]
+
+
+def _keygen(where: Path) -> Path:
+    subprocess.run([ADMIN, "keygen", "--out", str(where)], check=True, capture_output=True)
+    return where
+
+
+def test_tcp_control_needs_an_authorized_curve_key(tmp_path: Path) -> None:
+    keys = _keygen(tmp_path / "keys")
+    stranger = _keygen(tmp_path / "stranger")  # a client key pair the server does not know
+    shutil.copy(keys / "atoll-control-server.key", stranger / "atoll-control-server.key")
+    wrong_server = _keygen(tmp_path / "wrong-server")  # its own pair, another server's key
+    shutil.copy(keys / "atoll-control-client.key", wrong_server / "atoll-control-client.key")
+    shutil.copy(keys / "atoll-control-client.key_secret",
+                wrong_server / "atoll-control-client.key_secret")
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    data = tmp_path / "data"
+    data.mkdir()
+    srv = AtollServer(data, "--control-bind", endpoint, "--control-curve-secret-key-file",
+                      str(keys / "atoll-control-server.key_secret"),
+                      "--control-curve-authorized-keys", str(keys / "atoll-control-client.key"),
+                      shards=2).start()
+    try:
+        srv.client().mset({f"k{i}": i for i in range(100)})
+
+        def remote(*args: str, keys_dir: Path | None = keys) -> subprocess.CompletedProcess[str]:
+            curve = ["--curve-keys", str(keys_dir)] if keys_dir else []
+            return subprocess.run([ADMIN, "--connect", endpoint, *curve, "--timeout", "1", *args],
+                                  capture_output=True, text=True, timeout=60)
+
+        done = remote("--json", "status")
+        assert done.returncode == 0, done.stderr
+        rows = {r["name"]: r for r in json.loads(done.stdout)}
+        assert set(rows) == {"supervisor", "shard-0", "shard-1", "gateway-0", "pubsub-0"}
+        assert rows["pubsub-0"]["pubsub"]["gateways"] == {"gateway-0": ANY_AGE}
+        done = remote("--json", "shards")  # shard requests go through the supervisor's relay
+        assert done.returncode == 0, done.stderr
+        assert sum(sum(s["keys"].values()) for s in json.loads(done.stdout)) == 100
+        for keys_dir, hint in ((None, "without --curve-keys"), (stranger, "authorized-keys"),
+                               (wrong_server, "authorized-keys")):
+            started = time.monotonic()
+            refused = remote("status", keys_dir=keys_dir)
+            assert refused.returncode == 1 and refused.stdout == ""
+            assert "no answer from " + endpoint in refused.stderr and hint in refused.stderr
+            assert time.monotonic() - started < 20
+        assert b"refused a CURVE client with an unknown key" in srv.log.read_bytes()
+        run_dir = srv.dir / f".atoll-run-{srv.port}"  # internal sockets stay ipc://, 0700
+        manifest = json.loads((run_dir / "atoll.json").read_text())
+        assert all(e.startswith("ipc://") for e in manifest["control"].values())
+        assert os.stat(os.path.realpath(run_dir)).st_mode & 0o777 == 0o700
+    finally:
+        srv.stop()
+
+
+def test_tcp_control_refuses_to_start_without_keys(tmp_path: Path) -> None:
+    done = subprocess.run([ATOLL, "--port", str(free_port()), "--dir", str(tmp_path),
+                           "--control-bind", "tcp://127.0.0.1:1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "control-bind on tcp:// needs CURVE" in done.stderr
