@@ -119,36 +119,51 @@ def cmd_shards(admin: Admin, args: argparse.Namespace) -> int:
 
 
 def cmd_top(admin: Admin, args: argparse.Namespace) -> int:
-    def frame() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        return admin.call("supervisor", "status"), admin.shards()
+    def frame() -> dict[str, Any]:
+        status = admin.call("supervisor", "status")
+        return {"time": time.time(), "processes": status, "shards": admin.shards(),
+                "pubsub": admin.pubsub(status)}
 
     count = 0
     if admin.json or not sys.stdout.isatty():
         while args.iterations is None or count < args.iterations:
-            status, shards = frame()
+            data = frame()
             if admin.json:
-                admin.emit({"time": time.time(), "processes": status, "shards": shards})
+                admin.emit(data)
             else:
                 print(time.strftime("%H:%M:%S"), "-" * 60)
-                print(render.plain_table(render.SHARD_COLUMNS, render.shard_rows(shards)))
-                print(render.plain_table(render.STATUS_COLUMNS, render.status_rows(status)),
-                      flush=True)
+                print(render.plain_table(render.SHARD_COLUMNS, render.shard_rows(data["shards"])))
+                print(render.plain_table(render.STATUS_COLUMNS,
+                                         render.status_rows(data["processes"])), flush=True)
             count += 1
             if args.iterations is None or count < args.iterations:
                 time.sleep(args.interval)
         return 0
-    from rich.console import Group
+    return _live_top(admin, args, frame)
+
+
+def _live_top(admin: Admin, args: argparse.Namespace, frame: Any) -> int:
+    from rich.console import Console, Group
     from rich.live import Live
 
-    def view() -> Group:
-        status, shards = frame()
-        title = f"Atoll top - port {admin.manifest['port']} - {time.strftime('%H:%M:%S')}"
-        return Group(render.rich_table(title, render.SHARD_COLUMNS, render.shard_rows(shards)),
-                     render.rich_table("Processes", render.STATUS_COLUMNS,
-                                       render.status_rows(status)))
+    console = Console()
 
+    def view() -> Group:
+        data = frame()
+        title = (f"Atoll top - port {admin.manifest['port']} - {time.strftime('%H:%M:%S')}"
+                 f" - every {args.interval:g}s, Ctrl-C quits")
+        parts = [render.fit_table(console, title, render.SHARD_COLUMNS,
+                                  render.shard_rows(data["shards"])),
+                 render.fit_table(console, "Processes", render.STATUS_COLUMNS,
+                                  render.status_rows(data["processes"]))]
+        if data["pubsub"]:
+            parts.append(render.fit_table(console, "Pub/sub", render.PUBSUB_COLUMNS,
+                                          render.pubsub_rows(data["pubsub"])))
+        return Group(*parts)
+
+    count = 0
     try:
-        with Live(view(), refresh_per_second=4, screen=False) as live:
+        with Live(view(), console=console, refresh_per_second=4, screen=False) as live:
             while args.iterations is None or count < args.iterations:
                 time.sleep(args.interval)
                 live.update(view())

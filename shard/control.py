@@ -100,7 +100,7 @@ class ShardControl:
             "ops_per_sec": round(shard.batch_stats.ops_per_sec(shard.commands_processed), 1),
             "latency_p50_us": round(p50, 1), "latency_p99_us": round(p99, 1),
             "blocked_clients": len(shard.blocked.by_token),
-            "log_size": None,  # the append-only log is not built yet
+            "log_size": shard.aof.file.size if shard.aof.file is not None else None,
             "last_save": persistence.last_save, "saving": persistence.job is not None,
             "intents_held": len(shard.intents.held), "moved_out": len(shard.moved_out),
         }

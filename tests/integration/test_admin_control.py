@@ -52,6 +52,7 @@ def test_pubsub_actor_answers_status(server: AtollServer) -> None:
     try:
         rows = {r["name"]: r for r in admin_json(server, "status")}
         text = admin(server, "status").stdout
+        frames = admin(server, "--json", "top", "--iterations", "2", "--interval", "0.1").stdout
     finally:
         stop.set()
         thread.join(10)
@@ -63,6 +64,12 @@ def test_pubsub_actor_answers_status(server: AtollServer) -> None:
     assert (status["channels"], status["patterns"], status["shard_channels"]) == (2, 1, 0)
     assert sorted(status["gateways"]) == ["gateway-0", "gateway-1"]
     assert status["messages"] >= 51 and status["messages_per_sec"] > 0
+    top = [json.loads(line) for line in frames.splitlines()]  # one document a refresh
+    assert len(top) == 2 and top[1]["time"] > top[0]["time"]
+    for frame in top:
+        assert [s["shard"] for s in frame["shards"]] == [0, 1]
+        assert {p["name"] for p in frame["processes"]} >= {"supervisor", "pubsub-0"}
+        assert frame["pubsub"][0]["name"] == "pubsub-0" and frame["pubsub"][0]["channels"] == 2
     lines = text.splitlines()
     header = lines.index(next(line for line in lines if line.split()[:2] == ["name", "channels"]))
     assert lines[header + 1].split()[:4] == ["pubsub-0", "2", "1", "0"]
