@@ -62,7 +62,7 @@ class BackAndForth:
 
 def test_scan_sees_every_key_while_slots_move(server: AtollServer) -> None:
     client = server.client()
-    keys = set(fill(client, 20000))
+    keys = set(fill(client, 10000))
     context: zmq.Context[Any] = zmq.Context()
     info = manifest(str(server.dir), None)
     supervisor = ControlClient(context, info["control"]["supervisor"], 5.0)
@@ -84,7 +84,7 @@ def test_scan_sees_every_key_while_slots_move(server: AtollServer) -> None:
                 steps += 1
                 if cursor == 0:
                     break
-                if steps % 20 == 0:  # let a group move between every 20 steps
+                if steps % 10 == 0:  # let a group move between every 10 steps
                     wait_until(lambda v=last: version() > v, timeout=60, what="a moved group")
                     versions_during += version() - last
                     last = version()
