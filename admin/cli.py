@@ -20,19 +20,32 @@ from server.control import ControlClient, ControlError
 
 class Admin:
     def __init__(self, args: argparse.Namespace) -> None:
-        data_dir, port = server_dir(args.dir, args.config)
-        self.manifest = manifest(data_dir, args.port or (port if not args.dir else None))
         self.context: zmq.Context[Any] = zmq.Context()
         self.json = args.json
+        self.timeout = args.timeout
+        self.remote: ControlClient | None = None
+        if args.connect:  # the supervisor's tcp:// socket; other actors through its relay
+            self.remote = remote_client(self.context, args.connect, args.curve_keys,
+                                        args.timeout)
+            self.manifest: dict[str, Any] = self.remote.call("manifest")
+            return
+        data_dir, port = server_dir(args.dir, args.config)
+        self.manifest = manifest(data_dir, args.port or (port if not args.dir else None))
 
-    def client(self, name: str, timeout: float = 5.0) -> ControlClient:
+    def client(self, name: str, timeout: float) -> ControlClient:
         endpoint = self.manifest["control"].get(name)
         if endpoint is None:
             raise ControlError(f"this server has no actor {name}")
         return ControlClient(self.context, endpoint, timeout)
 
-    def call(self, name: str, op: str, timeout: float = 5.0, **args: Any) -> Any:
-        client = self.client(name, timeout)
+    def call(self, name: str, op: str, timeout: float | None = None, **args: Any) -> Any:
+        wait = self.timeout if timeout is None else timeout
+        if self.remote is not None:
+            if name == "supervisor":
+                return self.remote.call(op, timeout=wait, **args)
+            return self.remote.call("relay", timeout=wait + 1, to=name, relay_timeout=wait,
+                                    request={"op": op, **args})
+        client = self.client(name, wait)
         try:
             return client.call(op, **args)
         finally:
@@ -46,6 +59,18 @@ class Admin:
             except ControlError as exc:
                 out.append({"shard": i, "error": str(exc)})
         return out
+
+    def pubsub(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each pub/sub actor's own status, also attached to its row as ``pubsub``."""
+        found = []
+        for row in rows:
+            if row["role"] == "pubsub" and row["name"] in self.manifest["control"]:
+                try:
+                    row["pubsub"] = self.call(row["name"], "status", timeout=2.0)
+                except ControlError as exc:
+                    row["pubsub"] = {"error": str(exc)}
+                found.append({"name": row["name"], **row["pubsub"]})
+        return found
 
     def emit(self, value: Any) -> None:
         print(json.dumps(value, default=str), flush=True)
@@ -72,11 +97,15 @@ class Admin:
 
 def cmd_status(admin: Admin, args: argparse.Namespace) -> int:
     rows = admin.call("supervisor", "status")
+    pubsub = admin.pubsub(rows)
     if admin.json:
         admin.emit(rows)
     else:
         render.show(f"Atoll on port {admin.manifest['port']}", render.STATUS_COLUMNS,
                     render.status_rows(rows))
+        if pubsub:
+            print()
+            render.show("Pub/sub", render.PUBSUB_COLUMNS, render.pubsub_rows(pubsub))
     return 0
 
 
@@ -90,36 +119,51 @@ def cmd_shards(admin: Admin, args: argparse.Namespace) -> int:
 
 
 def cmd_top(admin: Admin, args: argparse.Namespace) -> int:
-    def frame() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        return admin.call("supervisor", "status"), admin.shards()
+    def frame() -> dict[str, Any]:
+        status = admin.call("supervisor", "status")
+        return {"time": time.time(), "processes": status, "shards": admin.shards(),
+                "pubsub": admin.pubsub(status)}
 
     count = 0
     if admin.json or not sys.stdout.isatty():
         while args.iterations is None or count < args.iterations:
-            status, shards = frame()
+            data = frame()
             if admin.json:
-                admin.emit({"time": time.time(), "processes": status, "shards": shards})
+                admin.emit(data)
             else:
                 print(time.strftime("%H:%M:%S"), "-" * 60)
-                print(render.plain_table(render.SHARD_COLUMNS, render.shard_rows(shards)))
-                print(render.plain_table(render.STATUS_COLUMNS, render.status_rows(status)),
-                      flush=True)
+                print(render.plain_table(render.SHARD_COLUMNS, render.shard_rows(data["shards"])))
+                print(render.plain_table(render.STATUS_COLUMNS,
+                                         render.status_rows(data["processes"])), flush=True)
             count += 1
             if args.iterations is None or count < args.iterations:
                 time.sleep(args.interval)
         return 0
-    from rich.console import Group
+    return _live_top(admin, args, frame)
+
+
+def _live_top(admin: Admin, args: argparse.Namespace, frame: Any) -> int:
+    from rich.console import Console, Group
     from rich.live import Live
 
-    def view() -> Group:
-        status, shards = frame()
-        title = f"Atoll top - port {admin.manifest['port']} - {time.strftime('%H:%M:%S')}"
-        return Group(render.rich_table(title, render.SHARD_COLUMNS, render.shard_rows(shards)),
-                     render.rich_table("Processes", render.STATUS_COLUMNS,
-                                       render.status_rows(status)))
+    console = Console()
 
+    def view() -> Group:
+        data = frame()
+        title = (f"Atoll top - port {admin.manifest['port']} - {time.strftime('%H:%M:%S')}"
+                 f" - every {args.interval:g}s, Ctrl-C quits")
+        parts = [render.fit_table(console, title, render.SHARD_COLUMNS,
+                                  render.shard_rows(data["shards"])),
+                 render.fit_table(console, "Processes", render.STATUS_COLUMNS,
+                                  render.status_rows(data["processes"]))]
+        if data["pubsub"]:
+            parts.append(render.fit_table(console, "Pub/sub", render.PUBSUB_COLUMNS,
+                                          render.pubsub_rows(data["pubsub"])))
+        return Group(*parts)
+
+    count = 0
     try:
-        with Live(view(), refresh_per_second=4, screen=False) as live:
+        with Live(view(), console=console, refresh_per_second=4, screen=False) as live:
             while args.iterations is None or count < args.iterations:
                 time.sleep(args.interval)
                 live.update(view())
@@ -151,7 +195,10 @@ def cmd_rewrite_log(admin: Admin, args: argparse.Namespace) -> int:
                   "reply": "rewrite started" if started else "rewrite scheduled after a save"}
         admin.emit(result) if admin.json else print(result["reply"])
         return 0
-    with socket.create_connection(("127.0.0.1", int(admin.manifest["port"])), timeout=10) as s:
+    host = "127.0.0.1"
+    if admin.remote is not None:  # tcp://HOST:PORT -> HOST
+        host = admin.remote.endpoint[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
+    with socket.create_connection((host, int(admin.manifest["port"])), timeout=10) as s:
         s.sendall(b"*1\r\n$12\r\nBGREWRITEAOF\r\n")
         reply = s.recv(65536).decode("latin-1").strip()
     ok = reply.startswith("+")
@@ -203,12 +250,44 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def remote_client(context: zmq.Context[Any], endpoint: str, keys_dir: str | None,
+                  timeout: float) -> ControlClient:
+    """A client of a ``control-bind`` endpoint; it answers CURVE clients with a known key only,
+    so silence there usually means missing or unauthorized keys."""
+    from server.control_tcp import client_keys
+
+    if not endpoint.startswith("tcp://"):
+        raise ControlError("--connect takes the server's control-bind endpoint (tcp://HOST:PORT)")
+    curve = client_keys(keys_dir) if keys_dir else None
+    return RemoteClient(context, endpoint, timeout, curve)
+
+
+class RemoteClient(ControlClient):
+    def call(self, op: str, timeout: float | None = None, **args: Any) -> Any:
+        try:
+            return super().call(op, timeout=timeout, **args)
+        except ControlError as exc:
+            if not str(exc).startswith("no answer from"):
+                raise
+            hint = ("without --curve-keys: the server answers CURVE clients only"
+                    if self.curve is None else
+                    "is this client's public key in the server's control-curve-authorized-keys,"
+                    " and the server key in --curve-keys the server's?")
+            raise ControlError(f"{exc} ({hint})") from None
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="atoll-admin", description=__doc__)
     p.add_argument("--dir", help="the server's dir (where its run directory lives)")
     p.add_argument("--config", help="the server's config file (its dir and port)")
     p.add_argument("--port", type=int, help="which server, when several run in one dir")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--connect", metavar="tcp://HOST:PORT",
+                   help="the server's control-bind endpoint instead of its run directory")
+    p.add_argument("--curve-keys", metavar="DIR",
+                   help="with --connect: the directory atoll-admin keygen wrote")
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="seconds to wait for an answer (default 5)")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("status", help="every process: pid, role, uptime, restarts, RSS, health")
     sub.add_parser("shards", help="per shard: slots, keys, memory, ops/s, latency ...")

@@ -6,12 +6,17 @@ import sys
 import time
 from typing import Any
 
+from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 STATUS_COLUMNS = ["name", "role", "pid", "uptime", "restarts", "rss", "health"]
 SHARD_COLUMNS = ["shard", "slots", "keys", "expires", "used_memory", "ops/s", "p50_us", "p99_us",
                  "blocked", "log_size", "last_save"]
+
+PUBSUB_COLUMNS = ["name", "channels", "patterns", "shard_channels", "gateways", "messages",
+                  "msg/s"]
 
 
 def human_bytes(size: int) -> str:
@@ -57,9 +62,20 @@ def shard_rows(shards: list[dict[str, Any]]) -> list[list[str]]:
             str(s["shard"]), str(s["slots"]), _per_db(s["keys"]), _per_db(s["expires"]),
             human_bytes(s["used_memory"]), f"{s['ops_per_sec']:.0f}", f"{s['latency_p50_us']:.1f}",
             f"{s['latency_p99_us']:.1f}", str(s["blocked_clients"]),
-            "n/a (no AOF yet)" if s["log_size"] is None else human_bytes(s["log_size"]),
+            "off" if s["log_size"] is None else human_bytes(s["log_size"]),
             time.strftime("%H:%M:%S", time.localtime(last)) if last else "never",
         ])
+    return out
+
+
+def pubsub_rows(actors: list[dict[str, Any]]) -> list[list[str]]:
+    out = []
+    for a in actors:
+        if "error" in a:
+            out.append([a["name"], a["error"], *([""] * 5)])
+            continue
+        out.append([a["name"], str(a["channels"]), str(a["patterns"]), str(a["shard_channels"]),
+                    str(len(a["gateways"])), str(a["messages"]), f"{a['messages_per_sec']:.0f}"])
     return out
 
 
@@ -71,19 +87,47 @@ def plain_table(columns: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def rich_table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i in (0, 1) and columns is STATUS_COLUMNS
-                         or column in ("health", "last_save", "keys", "expires", "log_size")
-                         else "right")
+# Columns a narrow terminal loses first (rather than squeezing every cell into "1…").
+OPTIONAL = ["last_save", "log_size", "expires", "blocked", "shard_channels", "restarts"]
+LEFT = {"name", "role", "health", "last_save", "keys", "expires", "log_size"}
+
+
+def rich_table(title: str, columns: list[str], rows: list[list[str]],
+               keep: list[int] | None = None) -> Table:
+    keep = list(range(len(columns))) if keep is None else keep
+    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
+    for i in keep:
+        column = columns[i]
+        table.add_column(column, justify="left" if column in LEFT else "right", no_wrap=True,
+                         min_width=len(column))
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(row[i] for i in keep))
+    return table
+
+
+def fit_table(console: Console, title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    """The table at its natural width, without optional columns the terminal has no room for
+    (the caption says which)."""
+    keep = list(range(len(columns)))
+    dropped: list[str] = []
+    table = rich_table(title, columns, rows, keep)
+    unbounded = console.options.update_width(10_000)  # the natural width, not the screen's
+    for name in [c for c in OPTIONAL if c in columns]:
+        if Measurement.get(console, unbounded, table).maximum <= console.width:
+            break
+        keep.remove(columns.index(name))
+        dropped.append(name)
+        table = rich_table(title, columns, rows, keep)
+    if dropped:
+        table.caption = f"(too narrow for: {', '.join(dropped)})"
+        table.caption_justify = "left"
     return table
 
 
 def show(title: str, columns: list[str], rows: list[list[str]]) -> None:
     if sys.stdout.isatty():
-        Console().print(rich_table(title, columns, rows))
+        console = Console()
+        console.print(fit_table(console, title, columns, rows))
     else:
         print(plain_table(columns, rows))

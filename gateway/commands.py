@@ -357,6 +357,7 @@ def function_list(conn: ClientConnection, argv: list[bytes]) -> Any:
 # --- SCAN ------------------------------------------------------------------------------
 
 SHARD_BITS = 10
+SCAN_VERSION_LIMIT = (1 << 32) - 2  # a start version travels in 32 bits
 
 
 @command("SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]", -2, "readonly",
@@ -394,22 +395,33 @@ def _parse_cursor(raw: bytes) -> int:
 
 async def _scan_step(conn: ClientConnection, cursor: int, count: int, pattern: bytes,
                      kind: bytes) -> Any:
+    """Cursor = ``inner << SHARD_BITS | shard``.  Inside a shard, ``inner`` is that shard's
+    cursor (>= 2**32: it names a snapshot); at a shard's start it is the slot-map version the
+    scan started at plus two (1: unknown), so each shard also returns the keys it gave away
+    to shards the scan may have passed (shard/scan.py).  Cursor 0 starts at shard 0 with this
+    gateway's version.  Keys stay within 62 bits: a plain unsigned decimal cursor."""
     links = conn.gateway.links
     shard = cursor & ((1 << SHARD_BITS) - 1)
     inner = cursor >> SHARD_BITS
     if shard >= len(links.links):
         return [b"0", []]
+    if inner == 0:
+        since = links.map_version
+    else:
+        since = inner - 2 if inner >> 32 == 0 else -1  # inside a shard its snapshot knows
     reply = await links.request(
         links.links[shard], wire.meta(conn.db, conn.resp3, structured=True),
-        [b"__scan", b"%d" % inner, b"%d" % count, pattern, kind],
+        [b"__scan", b"%d" % (inner if inner >> 32 else 0), b"%d" % count, pattern, kind,
+         b"%d" % since],
     )
     if isinstance(reply, RedisError):
         raise reply
-    next_inner, keys = reply
+    next_inner, keys, since = reply
     if next_inner:
         following = (next_inner << SHARD_BITS) | shard
     elif shard + 1 < len(links.links):
-        following = shard + 1
+        start = since + 2 if since < SCAN_VERSION_LIMIT else 1  # 1: unknown, count every move
+        following = (start << SHARD_BITS) | (shard + 1)
     else:
         following = 0
     return [b"%d" % following, keys]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from typing import Any
 
 import msgpack
@@ -45,8 +46,11 @@ class PubSubExecutor:
     def __init__(self) -> None:
         self.registry = Registry()
         self.outbox: dict[bytes, list[list[Any]]] = {}  # gateway -> deliveries
+        self.published = 0  # messages published (PUBLISH and keyspace notifications)
+        self.gateways: dict[bytes, float] = {}  # gateway -> when it last sent a batch
 
     def run(self, gateway: bytes, entries: list[Any]) -> list[Any]:
+        self.gateways[gateway] = time.monotonic()
         return [self.entry(gateway, entry) for entry in entries]
 
     def entry(self, gateway: bytes, entry: list[Any]) -> Any:
@@ -66,6 +70,7 @@ class PubSubExecutor:
         return None
 
     def publish(self, kind: int, channel: bytes, message: bytes) -> int:
+        self.published += 1
         receivers, interested = self.registry.route(kind, channel)
         outbox = self.outbox
         for gateway, (direct, patterns) in interested.items():
@@ -110,16 +115,27 @@ def run_pubsub(endpoint: str, config: dict[str, Any]) -> None:
     sock.setsockopt(zmq.RCVHWM, 0)
     sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted gateway takes its identity back
     sock.bind(endpoint)
+    from pubsub.control import PubSubControl
+    from server.control import bind_control, control_endpoint, drain, run_dir_of
+
+    control = PubSubControl(executor)
+    control_sock = bind_control(context, control_endpoint(run_dir_of(endpoint), "pubsub-0"))
     log.info("Pub/sub actor ready on %s (pid %d)", endpoint, os.getpid())
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
+    poller.register(control_sock, zmq.POLLIN)
     parent = os.getppid()
     while not stop:
-        if poller.poll(1000):
+        ready = dict(poller.poll(250))
+        if sock in ready:
             _drain(sock, executor)
-        elif os.getppid() != parent:  # the supervisor is gone: nobody will stop us
+        if control_sock in ready:
+            drain(control_sock, control.handlers)
+        control.sample()
+        if not ready and os.getppid() != parent:  # the supervisor is gone: nobody stops us
             log.warning("Pub/sub actor: supervisor exited, exiting too")
             break
+    control_sock.close()
     sock.close()
     context.term()
 

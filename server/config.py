@@ -625,6 +625,10 @@ DIRECTIVES: tuple[Directive, ...] = (
     # (hidden from CONFIG GET patterns, so CONFIG GET * lists what Redis lists)
     _int("shards", 0, 0, 1024, hidden=True, **FIXED),
     _int("gateways", 1, 1, 64, hidden=True, **FIXED),
+    # the control protocol on tcp:// with CURVE (server/control_tcp.py, docs/CONTROL.md)
+    _str("control-bind", hidden=True, **FIXED),
+    _str("control-curve-secret-key-file", hidden=True, **FIXED),
+    _str("control-curve-authorized-keys", hidden=True, **FIXED),
     # process and logging
     _bool("daemonize", False, **FIXED),
     _enum("supervised", "no", "upstart systemd auto no", **FIXED),

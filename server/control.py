@@ -2,7 +2,7 @@
 
 Control sockets are ZeroMQ ROUTER sockets in the private run directory, one per actor
 (``control-supervisor.sock``, ``control-shard-<i>.sock``, ``control-gateway-<i>.sock``,
-``control-pubsub.sock``), separate from the data sockets, so control requests never queue
+``control-pubsub-0.sock``), separate from the data sockets, so control requests never queue
 behind data batches.  A request is one msgpack map ``{"v": 1, "op": NAME, ...arguments}``; the
 answer is ``{"v": 1, "ok": true, "result": ...}`` or ``{"v": 1, "ok": false, "error": TEXT}``.
 Clients use a REQ (or DEALER with an empty delimiter frame) socket.  See docs/CONTROL.md.

@@ -129,7 +129,8 @@ class Mover:
             items = a.call("export_slots", slots=slots)
             b.call("import_keys", items=items)
             b.call("take_slots", slots=slots)
-            a.call("give_away", slots=slots, keys=[[item[0], item[1]] for item in items])
+            a.call("give_away", slots=slots, keys=[[item[0], item[1]] for item in items],
+                   version=self.sup.slot_map.version + 1)  # what slot_moved makes it
         finally:
             for shard in ordered:
                 shard.call("unlock", txid=txid)

@@ -168,14 +168,26 @@ class Supervisor:
 
         self.control = SupervisorControl(self)
         self.control.start()
-        names = ["supervisor", *(f"shard-{i}" for i in range(self.shards)),
-                 *(f"gateway-{i}" for i in range(self.gateways))]
-        write_manifest(self.run_dir, {
+        names = ["supervisor", *self.children]  # every actor answers on its own socket
+        manifest = {
             "protocol": 1, "pid": os.getpid(), "port": self.config.value("port"),
             "dir": self.data_dir, "run_dir": self.run_dir, "shards": self.shards,
             "gateways": self.gateways,
             "control": {name: control_endpoint(self.run_dir, name) for name in names},
-        })
+        }
+        write_manifest(self.run_dir, manifest)
+        if self.config.value("control-bind"):  # atoll-admin from elsewhere, CURVE only
+            from server.control_tcp import TcpControl
+
+            try:
+                self.tcp_control = TcpControl(self.config, self.control.handlers, self.run_dir,
+                                              manifest)
+                self.tcp_control.start()
+            except Exception as exc:
+                log.warning("Could not serve the control protocol on %s: %s",
+                            self.config.value("control-bind"), exc)
+                self.stopping = True
+                self.exit_code = 1
 
     def slot_moved(self, slots: list[int], target: int) -> None:
         """Record a finished group of a slot move and save the map next to the data."""
@@ -243,6 +255,9 @@ class Supervisor:
 
     def _shutdown(self) -> int:
         log.warning("User requested shutdown...")
+        tcp_control = getattr(self, "tcp_control", None)
+        if tcp_control is not None:
+            tcp_control.stop.set()
         if self.save_on_exit and self.exit_code == 0:
             self._save_before_exit()
         order = sorted(self.children, key=lambda n: (not n.startswith("gateway"), n))
@@ -360,6 +375,12 @@ def main(argv: list[str] | None = None) -> int:
         _daemonize()
     setup_logging({"logfile": config.value("logfile"), "loglevel": config.value("loglevel")},
                   role="M")
+    from server.control_tcp import check_settings
+
+    problem = check_settings(config)
+    if problem:
+        print(f"atoll-server: {problem}", file=sys.stderr)
+        return 1
     problem = port_in_use(config)
     if problem:
         log.warning(problem)

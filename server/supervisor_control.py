@@ -75,8 +75,6 @@ class SupervisorControl:
         return rows
 
     def _health(self, name: str) -> str:
-        if name.startswith("pubsub"):
-            return "ok (process alive; no control socket yet)"
         client = ControlClient(self.mover.context, control_endpoint(self.sup.run_dir, name), 1.0)
         try:
             started = time.monotonic()

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from server.control import ControlError, Handler, process_memory
 from shard import wire
 from shard.intents import Waiting
+from shard.scan import MOVED
 from shard.slots import NSLOTS
-from shard.values import decode_value, encode_value
+from shard.values import decode_value, encode_value, type_name
 
 if TYPE_CHECKING:
     from shard.actor import ShardExecutor
@@ -99,7 +100,7 @@ class ShardControl:
             "ops_per_sec": round(shard.batch_stats.ops_per_sec(shard.commands_processed), 1),
             "latency_p50_us": round(p50, 1), "latency_p99_us": round(p99, 1),
             "blocked_clients": len(shard.blocked.by_token),
-            "log_size": None,  # the append-only log is not built yet
+            "log_size": shard.aof.file.size if shard.aof.file is not None else None,
             "last_save": persistence.last_save, "saving": persistence.job is not None,
             "intents_held": len(shard.intents.held), "moved_out": len(shard.moved_out),
         }
@@ -164,6 +165,7 @@ class ShardControl:
         effects = self.shard.effects
         for db_index, key, kind, payload, when in request["items"]:
             db = ks.dbs[db_index]
+            MOVED.came_back(db_index, key)
             if ks.get(db, key, touch=False) is not None:
                 ks.delete(db, key)
             ks.set(db, key, decode_value(kind, payload))
@@ -196,7 +198,11 @@ class ShardControl:
         dbs = shard.ks.dbs
         # The keys export_slots listed (the coordinator holds the shard: no key came since).
         listed = [(dbs[db], key) for db, key in request["keys"]] if "keys" in request else None
+        version = int(request.get("version", 0))  # the slot map's, once this group moved
         for db, key in listed if listed is not None else self._keys_of(slots):
+            value = db.data.get(key)
+            if value is not None:  # a SCAN that has not passed here yet still returns it
+                MOVED.gave_away(version, db.index, key, type_name(value))
             if shard.ks.delete(db, key):
                 dropped += 1
                 if shard.effects is not None:

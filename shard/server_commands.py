@@ -13,7 +13,6 @@ from shard.errors import RedisError
 from shard.glob import compile_glob
 from shard.reply import OK
 from shard.table import FANOUT, INTERNAL, command
-from shard.values import type_name
 
 
 @command("DBSIZE", 1, "readonly fast", acl="@keyspace @read @fast", route=FANOUT, cross="sum",
@@ -98,54 +97,6 @@ def randomkey(ctx: Ctx, args: list[bytes]) -> Any:
         if ctx.ks.get(db, key, touch=False) is not None:
             return [len(db.data), key]
     return [len(db.data), None]
-
-
-class ScanState:
-    """Snapshots of key lists that live SCAN cursors walk through.
-
-    A snapshot guarantees what Redis guarantees: a key present for the whole scan is returned.
-    Only the newest few are kept; an evicted cursor restarts from a fresh snapshot.
-    """
-
-    LIMIT = 64
-
-    def __init__(self) -> None:
-        self.snapshots: dict[int, list[bytes]] = {}
-        self.next_id = 1
-
-
-SCANS = ScanState()
-
-
-@command("__SCAN cursor count pattern type", 5, "readonly", route=INTERNAL)
-def scan_part(ctx: Ctx, args: list[bytes]) -> Any:
-    """One step of SCAN inside this shard: [next cursor (0 = done), keys]."""
-    cursor, count = int(args[0]), max(int(args[1]), 1)
-    match = compile_glob(args[2]) if args[2] != b"*" else None
-    wanted = args[3] or None
-    snap_id, pos = cursor >> 32, cursor & 0xFFFFFFFF
-    keys_list = SCANS.snapshots.get(snap_id) if snap_id else None
-    if keys_list is None:
-        keys_list = list(ctx.db.data)
-        snap_id = SCANS.next_id
-        SCANS.next_id = SCANS.next_id % (1 << 20) + 1  # keeps cursors below 2**64
-        SCANS.snapshots[snap_id] = keys_list
-        if len(SCANS.snapshots) > SCANS.LIMIT:
-            del SCANS.snapshots[next(iter(SCANS.snapshots))]
-    chunk = keys_list[pos : pos + count]
-    pos += len(chunk)
-    found = []
-    for key in chunk:
-        value = ctx.ks.get(ctx.db, key, touch=False)
-        if value is None or (match is not None and not match(key)):
-            continue
-        if wanted is not None and type_name(value) != wanted.lower():
-            continue
-        found.append(key)
-    if pos >= len(keys_list):
-        SCANS.snapshots.pop(snap_id, None)
-        return [0, found]
-    return [(snap_id << 32) | pos, found]
 
 
 def _rss_bytes() -> int:

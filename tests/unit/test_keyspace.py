@@ -179,7 +179,7 @@ def test_scan_returns_every_key_present_for_the_whole_scan(shard: ShardExecutor)
     cursor = 0
     step = 0
     while True:
-        cursor, keys = call(shard, "__SCAN", cursor, 37, "*", "")
+        cursor, keys, _since = call(shard, "__SCAN", cursor, 37, "*", "", 0)
         seen.update(keys)
         # Churn during the scan: delete and add keys that are not part of the guarantee.
         call(shard, "DEL", f"k{999 - step}")
