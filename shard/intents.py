@@ -198,6 +198,9 @@ def unlock(ctx: Any, args: list[bytes]) -> Any:
 @command("__HELLO gateway-index", 2, "admin", route=INTERNAL)
 def hello(ctx: Any, args: list[bytes]) -> Any:
     """A gateway (re)started: drop the intents its previous life may have left behind."""
+    from shard.replication import coordinator_restarted
+
+    coordinator_restarted(ctx.shard, int(args[0]))
     released = ctx.shard.intents.release_gateway(int(args[0]))
     if released:
         log.warning("Shard %d: released the intents of %d transaction(s) of gateway %s, which "

@@ -65,6 +65,19 @@ def feed_of(executor: Any) -> EffectsFeed:
     return feed
 
 
+def coordinator_restarted(executor: Any, index: int) -> None:
+    """``__HELLO index``: the coordinator with that index (the replication actor among them)
+    has a new ZeroMQ identity; effects for its previous life's identity stop."""
+    known: dict[int, bytes] | None = getattr(executor, "coordinators", None)
+    if known is None:
+        known = executor.coordinators = {}
+    old = known.get(index)
+    known[index] = executor.current_identity
+    feed: EffectsFeed | None = getattr(executor, "feed", None)
+    if feed is not None and old is not None and old != executor.current_identity:
+        feed.gateways.discard(old)
+
+
 @command("__REPL_BEGIN token path", 3, "admin", route=INTERNAL)
 def repl_begin(ctx: Ctx, args: list[bytes]) -> Any:
     """Start this shard's part of a replication image and feed its effects to the caller."""

@@ -97,7 +97,7 @@ class MasterStream:
         self.sync_partial_ok = 0
         self.sync_partial_err = 0
         self.pinger: asyncio.Task[None] | None = None
-        # As a replica (gateway/replica.py) the stream is the master's bytes, relayed.
+        # As a replica (replication/replica.py) the stream is the master's bytes, relayed.
         self.relaying = False
         self.quiesce: Any = None
         self.resume: Any = None

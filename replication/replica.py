@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from gateway import cross
 from gateway.connection import ClientConnection
-from gateway.replication import master_of
 from persistence.effects import encode_command
+from replication.master import master_of
 from shard import errors
 from shard.table import CommandSpec
 
