@@ -225,7 +225,7 @@ def slaveof(conn: ClientConnection, argv: list[bytes]) -> Any:
 def info_replication(gw: Gateway) -> list[tuple[str, Any]]:
     """INFO replication, in Redis' order (a gateway shows what the actor last told it)."""
     if getattr(gw, "repl_link", None) is not None:
-        return [tuple(pair) for pair in gw.repl_info.get("replication", [])]  # type: ignore
+        return [(str(name), value) for name, value in gw.repl_info.get("replication", [])]
     from replication.replica import replica_of
 
     replica = replica_of(gw)

@@ -93,7 +93,7 @@ class ReplicationLink:
 
     def _readable(self) -> None:
         sock = self.sock
-        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
             try:
                 payload = sock.recv(zmq.NOBLOCK)
             except zmq.Again:

@@ -164,7 +164,7 @@ class GatewayRequests:
 
     def _readable(self) -> None:
         sock = self.sock
-        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
             try:
                 identity, payload = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:

@@ -70,26 +70,37 @@ async def hand_off(conn: ClientConnection, argv: list[bytes], path: str) -> Any:
              "created": conn.created, "argv": argv, "pending": pending}
     fd = os.dup(transport.get_extra_info("socket").fileno())
     try:
-        _send(path, state, fd)
-    except OSError as exc:
-        log.warning("Could not hand a replica's connection to the replication actor: %s", exc)
-        transport.resume_reading()
-        raise RedisError(UNAVAILABLE) from None
+        handed = _send(path, state, fd)
     finally:
         os.close(fd)
+    if not handed:
+        transport.resume_reading()
+        raise RedisError(UNAVAILABLE)
     conn.closing = True  # nothing more goes out from here: the socket is the actor's
     transport.abort()  # closes our descriptor only; the actor's keeps the connection
     return Raw(b"")
 
 
-def _send(path: str, state: dict[str, Any], fd: int) -> None:
+def _send(path: str, state: dict[str, Any], fd: int) -> bool:
+    """Whether the descriptor reached the actor: from then on the connection is its own, even
+    if the rest of the message fails (the actor then drops it; the client reconnects)."""
     body: bytes = msgpack.packb(state, use_bin_type=True)
     data = HEADER.pack(len(body)) + body
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(RECEIVE_TIMEOUT_S)
-        sock.connect(path)
-        sent = socket.send_fds(sock, [data[:4096]], [fd])
-        sock.sendall(data[sent:])
+        try:
+            sock.settimeout(RECEIVE_TIMEOUT_S)
+            sock.connect(path)
+            sent = socket.send_fds(sock, [data[:4096]], [fd])
+        except OSError as exc:
+            log.warning("Could not hand a replica's connection to the replication actor: %s",
+                        exc)
+            return False
+        try:
+            if sent < len(data):
+                sock.sendall(data[sent:])
+        except OSError as exc:
+            log.warning("A replica's connection handoff was cut short: %s", exc)
+    return True
 
 
 # --- actor side ----------------------------------------------------------------------------
