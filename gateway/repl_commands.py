@@ -135,12 +135,19 @@ def wait(conn: ClientConnection, argv: list[bytes]) -> Any:
     if timeout < 0:
         raise RedisError(errors.TIMEOUT_NEGATIVE)
     if remote is not None:
-        return remote.wait(wanted, timeout, conn.multi is not None)
+        return _wait_remote(conn, remote, wanted, timeout)
     master = master_of(conn.gateway)
     count = master.acknowledged(master.offset)
     if count >= wanted or conn.multi is not None:
         return count
     return master.wait(wanted, timeout)
+
+
+async def _wait_remote(conn: ClientConnection, remote: Any, wanted: int, timeout: int) -> Any:
+    # A barrier through our own shard links first: the releases of this client's cross-shard
+    # writes (which put their effects in the stream, shard/replication.py) have run.
+    await cross.all_shards(conn.gateway, conn, [b"__tx", b"0"])
+    return await remote.wait(wanted, timeout, conn.multi is not None)
 
 
 @command("ROLE", 1, "noscript loading stale fast", acl="@admin @fast @dangerous", route=GATEWAY,

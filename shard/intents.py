@@ -189,8 +189,14 @@ def in_transaction(ctx: Any, args: list[bytes]) -> Any:
     return 1
 
 
-@command("__UNLOCK txid", 2, "admin", route=INTERNAL)
+@command("__UNLOCK txid [shards]", -2, "admin", route=INTERNAL)
 def unlock(ctx: Any, args: list[bytes]) -> Any:
+    """Release a transaction's intents; ``shards``: how many shards ran its hops (its
+    replication stream part is one of that many, shard/replication.py)."""
+    if len(args) > 1:  # before the entries that waited for these keys run (and record)
+        from shard.replication import transaction_released
+
+        transaction_released(ctx.shard, int(args[0]), int(args[1]))
     ctx.shard.release_intents(int(args[0]))
     return 1
 

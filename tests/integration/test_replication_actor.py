@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -114,4 +117,74 @@ def test_killed_replication_actor_restarts_and_replicas_resync(tmp_path: Path) -
         assert rows["replication-0"]["pid"] != actor[0]["pid"]
     finally:
         replica.stop()
+        master.stop()
+
+
+def _stream_commands(sock: socket.socket, until: Any, timeout: float = 10.0) -> list[list[bytes]]:
+    """Commands of a raw replication stream (after the RDB) until ``until(commands)``."""
+    import hiredis
+
+    reader = hiredis.Reader()
+    commands: list[list[bytes]] = []
+    deadline = time.monotonic() + timeout
+    while not until(commands):
+        assert time.monotonic() < deadline, commands
+        sock.settimeout(max(deadline - time.monotonic(), 0.01))
+        reader.feed(sock.recv(65536))
+        while (command := reader.gets()) is not False:
+            commands.append([part.lower() if i == 0 else part for i, part in enumerate(command)])
+    return commands
+
+
+def _psync_reader(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"PSYNC ? -1\r\n")
+    data = b""
+    while True:  # +FULLRESYNC line, newlines while the image is made, $<len>, the RDB
+        data += sock.recv(65536)
+        data = data.lstrip(b"\n")
+        if data.startswith(b"+FULLRESYNC") and b"\r\n$" in data:
+            head, _, rest = data.partition(b"\r\n$")
+            size, _, payload = rest.partition(b"\r\n")
+            if size.isdigit() and len(payload) >= int(size):
+                assert payload[int(size):] == b""
+                return sock
+
+
+def test_cross_shard_writes_reach_the_stream_as_one_multi_exec(tmp_path: Path) -> None:
+    master = AtollServer(tmp_path, shards=2).start()
+    try:
+        client = master.client()
+        sock = _psync_reader(master.port)
+        client.set("{a}before", 1)
+        client.mset({"{a}x": 1, "{b}y": 2})  # {a} and {b} live on different shards
+        tx = client.pipeline(transaction=True)
+        tx.incr("{a}n").incr("{b}n").execute()
+        client.rename("{a}before", "{b}after")
+        client.set("{b}last", 1)
+
+        def done(commands: list[list[bytes]]) -> bool:
+            return any(c[:2] == [b"set", b"{b}last"] for c in commands)
+
+        commands = [c for c in _stream_commands(sock, done)
+                    if c[0] not in (b"ping", b"replconf", b"select")]
+        sock.close()
+        blocks: list[list[list[bytes]]] = []
+        inside: list[list[bytes]] | None = None
+        for command in commands:
+            if command[0] == b"multi":
+                assert inside is None, commands  # never nested, never interleaved
+                inside = []
+            elif command[0] == b"exec":
+                assert inside is not None
+                blocks.append(inside)
+                inside = None
+            elif inside is not None:
+                inside.append(command)
+        keys = [sorted(k for c in block for k in c[1:] if k.startswith(b"{")) for block in blocks]
+        assert [b"{a}x", b"{b}y"] == [k for k in keys[0] if k in (b"{a}x", b"{b}y")], commands
+        assert keys[1] == [b"{a}n", b"{b}n"], commands
+        assert len(keys) > 2 and b"{a}before" in keys[2] and b"{b}after" in keys[2], commands[5:]
+        assert len(blocks) == 3, commands
+    finally:
         master.stop()
