@@ -27,8 +27,8 @@ test-all: $(STAMP)
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway shard persistence server pubsub admin tests bench
-	$(BIN)/mypy gateway shard persistence server pubsub admin
+	$(BIN)/ruff check gateway shard persistence server pubsub replication admin tests bench
+	$(BIN)/mypy gateway shard persistence server pubsub replication admin
 
 bench: $(STAMP)  ## throughput against a real redis-server, as ratios
 	bash bench/vs_redis.sh

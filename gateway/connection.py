@@ -168,7 +168,8 @@ class ClientConnection(asyncio.Protocol):
                 if self.closing or self.close_after_reply:
                     return
                 if self.busy:
-                    self.held.extend(commands[i:])
+                    # Ahead of what is already held (the rest of a read past run_at_once).
+                    self.held.extendleft(reversed(commands[i:]))
                     return
                 self.dispatch(self, argv)
         finally:

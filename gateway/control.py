@@ -50,7 +50,7 @@ class GatewayControl:
         self.gw = gw
         self.links = gw.links
         self.sock = bind_control(self.links.context,
-                                 control_endpoint(run_dir_of(data_endpoint), f"gateway-{gw.index}"))
+                                 control_endpoint(run_dir_of(data_endpoint), gw.process_name()))
         self.handlers: dict[str, Handler] = {
             "ping": lambda r: "pong", "status": self.status, "park": self.park,
             "unpark": self.unpark, "save": self.save,

@@ -45,6 +45,7 @@ class Transaction:
         # Shards whose answer to a lock was lost (the shard went away): the request may still
         # reach its restarted process and be granted there, so they get a release too.
         self.unsure: set[int] = set()
+        self.hopped: set[int] = set()  # shards that ran hops (told at release: replication)
 
     def shard_of(self, key: bytes) -> int:
         return self.links.slot_home[key_slot(key)]  # never the parking place of a move
@@ -97,8 +98,11 @@ class Transaction:
         """Let go of every intent (no need to wait: later entries on the same sockets are
         behind the release)."""
         meta = wire.meta(0, False, structured=True)
+        argv = [b"__unlock", self.tag[1]]
+        if self.hopped:  # the replication stream joins that many parts (shard/replication.py)
+            argv.append(b"%d" % len(self.hopped))
         for index in self.unsure.union(self.holding):
-            self.links.request(self.links.links[index], meta, [b"__unlock", self.tag[1]])
+            self.links.request(self.links.links[index], meta, argv)
         self.holding = []
         self.unsure.clear()
 
@@ -108,6 +112,7 @@ class Transaction:
         """Send ``commands`` to run back to back on one shard under this transaction's
         intents; the future gets their replies (see :meth:`run`)."""
         future: asyncio.Future[Any] = self.gw.loop.create_future()
+        self.hopped.add(index)
 
         def done(value: Any) -> None:
             if not future.done():

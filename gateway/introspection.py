@@ -46,6 +46,11 @@ async def _info_text(conn: ClientConnection, sections: list[str]) -> Any:
     shards = [p for p in parts if isinstance(p, dict)]
     # The other gateways' counters join the shards' parts (gateway/peers.py).
     gw.peer_counters = [a for a in await gw.peers.ask("counters") if isinstance(a, dict)]
+    if gw.repl_link is not None and {"replication", "stats"} & set(sections):
+        try:  # the replication actor's numbers
+            gw.repl_info = await gw.repl_link.request("info")
+        except RedisError:
+            gw.repl_info = {}  # the actor is restarting: INFO still answers
     if "stats" in sections:  # channels and patterns are counted over every gateway
         counts = await gw.pubsub.query(b"stats", [])
         gw.pubsub_stats = counts if isinstance(counts, list) else [0, 0]
@@ -257,7 +262,9 @@ def _stats(gw: Gateway, shards: list[dict[bytes, Any]]) -> list[tuple[str, Any]]
 
 
 def _sync_stats(gw: Gateway) -> list[tuple[str, Any]]:
-    from gateway.replication import master_of
+    if gw.repl_link is not None:
+        return [(name, value) for name, value in gw.repl_info.get("sync", [])]
+    from replication.master import master_of
 
     master = master_of(gw)
     return [("sync_full", master.sync_full), ("sync_partial_ok", master.sync_partial_ok),

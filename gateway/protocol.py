@@ -59,6 +59,15 @@ class RequestParser:
     def buffered(self) -> int:
         return len(self._buf)
 
+    def take_buffered(self) -> bytes:
+        """The received bytes not parsed into commands yet, handed out and forgotten (a
+        connection moving to another process, replication/handoff.py)."""
+        data = bytes(self._buf)
+        self._buf = bytearray()
+        self._need = 0
+        self._reader = hiredis.Reader()
+        return data
+
     def feed(self, data: bytes) -> tuple[list[Command], str | None]:
         if (
             not self._buf

@@ -104,7 +104,7 @@ class PubSubHub:
         self.local: tuple[dict[bytes, dict[Any, None]], ...] = ({}, {}, {})
         self.context = zmq.Context()
         self.sock: Any = self.context.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.IDENTITY, b"gateway-%d" % gateway.index)
+        self.sock.setsockopt(zmq.IDENTITY, gateway.process_name().encode())
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, 0)
         self.sock.setsockopt(zmq.RCVHWM, 0)

@@ -1,7 +1,10 @@
 """Replication commands: SYNC, PSYNC, REPLCONF, WAIT, ROLE, REPLICAOF/SLAVEOF.
 
-The master side lives in ``gateway/replication.py``, the replica side in
-``gateway/replica.py``; this module parses arguments and words errors as Redis does.
+They run in two places.  In a gateway (``conn.gateway.repl_link`` set) SYNC/PSYNC/REPLCONF
+hand the connection to the replication actor and WAIT/ROLE/REPLICAOF ask it
+(``gateway/repl_link.py``).  In the actor (a headless gateway, ``replication/actor.py``) they
+run against the master side (``replication/master.py``) and the replica side
+(``replication/replica.py``).  This module parses arguments and words errors as Redis does.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gateway import cross
-from gateway.replication import master_of
+from replication.master import master_of
 from shard import errors
 from shard.errors import RedisError
 from shard.reply import OK, Simple
@@ -21,12 +24,20 @@ if TYPE_CHECKING:
 
 
 def _replica_state(conn: ClientConnection) -> Any:
-    from gateway.replica import replica_of
+    from replication.replica import replica_of
 
     return replica_of(conn.gateway)
 
 
+def _remote(conn: ClientConnection) -> Any:
+    """The gateway's link to the replication actor; None inside the actor."""
+    return getattr(conn.gateway, "repl_link", None)
+
+
 def _start_sync(conn: ClientConnection, argv: list[bytes], psync: bool) -> Any:
+    remote = _remote(conn)
+    if remote is not None:
+        return remote.hand_off(conn, argv)
     master = master_of(conn.gateway)
     link = master.replicas.get(conn.id)
     if link is not None and link.state != "none":
@@ -68,6 +79,9 @@ def replconf(conn: ClientConnection, argv: list[bytes]) -> Any:
     """REPLCONF [option value ...]"""
     if len(argv) % 2 == 0:
         raise RedisError(errors.SYNTAX)
+    remote = _remote(conn)
+    if remote is not None:
+        return remote.hand_off(conn, argv)
     master = master_of(conn.gateway)
     for at in range(1, len(argv), 2):
         option, value = argv[at].lower(), argv[at + 1]
@@ -110,7 +124,8 @@ def _integer(value: bytes) -> int:
          "commands sent in the context of the current connection")
 def wait(conn: ClientConnection, argv: list[bytes]) -> Any:
     """WAIT numreplicas timeout"""
-    if _replica_state(conn).host:
+    remote = _remote(conn)
+    if remote.is_replica if remote is not None else _replica_state(conn).host:
         raise RedisError(errors.WAIT_ON_REPLICA)
     wanted = _integer(argv[1])
     try:
@@ -119,6 +134,8 @@ def wait(conn: ClientConnection, argv: list[bytes]) -> Any:
         raise RedisError(errors.TIMEOUT_NOT_INTEGER) from None
     if timeout < 0:
         raise RedisError(errors.TIMEOUT_NEGATIVE)
+    if remote is not None:
+        return _wait_remote(conn, remote, wanted, timeout)
     master = master_of(conn.gateway)
     count = master.acknowledged(master.offset)
     if count >= wanted or conn.multi is not None:
@@ -126,10 +143,20 @@ def wait(conn: ClientConnection, argv: list[bytes]) -> Any:
     return master.wait(wanted, timeout)
 
 
+async def _wait_remote(conn: ClientConnection, remote: Any, wanted: int, timeout: int) -> Any:
+    # A barrier through our own shard links first: the releases of this client's cross-shard
+    # writes (which put their effects in the stream, shard/replication.py) have run.
+    await cross.all_shards(conn.gateway, conn, [b"__tx", b"0"])
+    return await remote.wait(wanted, timeout, conn.multi is not None)
+
+
 @command("ROLE", 1, "noscript loading stale fast", acl="@admin @fast @dangerous", route=GATEWAY,
          group="server", summary="Return the role of the instance in the context of replication")
 def role(conn: ClientConnection, argv: list[bytes]) -> Any:
     """ROLE"""
+    remote = _remote(conn)
+    if remote is not None:
+        return remote.request("role")
     replica = _replica_state(conn)
     if replica.host:
         return replica.role()
@@ -141,25 +168,57 @@ def role(conn: ClientConnection, argv: list[bytes]) -> Any:
          summary="Make the server a replica of another instance, or promote it as master.")
 def replicaof(conn: ClientConnection, argv: list[bytes]) -> Any:
     """REPLICAOF host port | NO ONE"""
-    replica = _replica_state(conn)
-    if argv[1].lower() == b"no" and argv[2].lower() == b"one":
-        if replica.host:
-            replica.stop()
-        return OK
+    remote = _remote(conn)
+    if remote is not None:
+        _check_replicaof(argv[1], argv[2])
+
+        async def forward() -> Any:
+            return Simple((await remote.request("replicaof", argv[1:3])).encode())
+
+        return forward()
     link = master_of(conn.gateway).replicas.get(conn.id)
-    if link is not None and link.state != "none":
+    no_one = argv[1].lower() == b"no" and argv[2].lower() == b"one"
+    if not no_one and link is not None and link.state != "none":
         raise RedisError(errors.REPLICAOF_FROM_REPLICA)
+    return Simple(apply_replicaof(conn.gateway, argv[1], argv[2]).encode())
+
+
+def _check_replicaof(host: bytes, port: bytes) -> int:
+    """The port of REPLICAOF host port (-1 for NO ONE); errors as Redis words them."""
+    if host.lower() == b"no" and port.lower() == b"one":
+        return -1
     try:
-        port = int(argv[2])
+        number = int(port)
     except ValueError:
         raise RedisError(errors.INVALID_MASTER_PORT) from None
-    if not 0 <= port <= 65535:
+    if not 0 <= number <= 65535:
         raise RedisError(errors.INVALID_MASTER_PORT)
-    host = argv[1].decode("latin-1")
-    if replica.host == host and replica.port == port:
-        return Simple(b"OK Already connected to specified master")
-    replica.start(host, port)
-    return OK
+    return number
+
+
+def apply_replicaof(gw: Gateway, host: bytes, port: bytes) -> str:
+    """REPLICAOF in the process that replicates: the status line to answer."""
+    number = _check_replicaof(host, port)
+    from replication.replica import replica_of
+
+    replica = replica_of(gw)
+    if number < 0:
+        if replica.host:
+            replica.stop()
+            _remember(gw, "")
+        return "OK"
+    name = host.decode("latin-1")
+    if replica.host == name and replica.port == number:
+        return "OK Already connected to specified master"
+    replica.start(name, number)
+    _remember(gw, f"{name} {number}")
+    return "OK"
+
+
+def _remember(gw: Gateway, target: str) -> None:
+    remember = getattr(gw, "replicaof_changed", None)
+    if remember is not None:
+        remember(target)
 
 
 @command("SLAVEOF host port", 3, "admin noscript stale no_async_loading",
@@ -171,8 +230,10 @@ def slaveof(conn: ClientConnection, argv: list[bytes]) -> Any:
 
 
 def info_replication(gw: Gateway) -> list[tuple[str, Any]]:
-    """INFO replication, in Redis' order."""
-    from gateway.replica import replica_of
+    """INFO replication, in Redis' order (a gateway shows what the actor last told it)."""
+    if getattr(gw, "repl_link", None) is not None:
+        return [(str(name), value) for name, value in gw.repl_info.get("replication", [])]
+    from replication.replica import replica_of
 
     replica = replica_of(gw)
     master = master_of(gw)
@@ -185,7 +246,7 @@ def info_replication(gw: Gateway) -> list[tuple[str, Any]]:
 
 def start_replication(gw: Gateway) -> None:
     """At start-up (gateway 0): ``replicaof`` from the config, or min-replicas-to-write."""
-    from gateway.replica import master_guard, replica_of
+    from replication.replica import master_guard, replica_of
 
     target = str(gw.config.value("replicaof") or "")
     if target:
@@ -197,7 +258,11 @@ def start_replication(gw: Gateway) -> None:
 
 def refresh_write_guard(gw: Gateway) -> None:
     """CONFIG SET min-replicas-to-write or replica-serve-stale-data."""
-    from gateway.replica import master_guard, replica_of
+    remote = getattr(gw, "repl_link", None)
+    if remote is not None:
+        remote.apply_state()
+        return
+    from replication.replica import master_guard, replica_of
 
     replica = replica_of(gw)
     if replica.host:

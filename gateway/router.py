@@ -61,7 +61,7 @@ class Router:
         self.hot_all = self.hot
         self.feed_monitors: Any = None  # gateway/monitor.py, while anybody monitors
         self.paused: Any = None  # gateway/pause.py's state while CLIENT PAUSE is in force
-        # A replica's read-only rule or min-replicas-to-write (gateway/replica.py): a check of
+        # A replica's read-only rule or min-replicas-to-write (replication/replica.py): a check of
         # write commands (or of every command), which then leave the hot path.
         self.write_guard: Callable[[ClientConnection, CommandSpec], str | None] | None = None
         self.guard_all = False

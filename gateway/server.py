@@ -25,6 +25,8 @@ log = logging.getLogger("atoll.gateway")
 
 
 class Gateway:
+    headless = False  # the replication actor's gateway (replication/actor.py) listens nowhere
+
     def __init__(self, index: int, config: Config, shard_endpoints: list[str],
                  loop: asyncio.AbstractEventLoop, run_id: str, supervisor: Any = None,
                  owners: list[int] | None = None, client_counts: Any = None) -> None:
@@ -121,6 +123,17 @@ class Gateway:
             from gateway.control import GatewayControl
 
             self.control = GatewayControl(self, shard_endpoints[0])
+        self.repl_info: dict[str, Any] = {}  # INFO's replication fields, as the actor told
+        self.repl_link: Any = None  # the replication actor (gateway/repl_link.py)
+        if not self.headless:
+            from gateway.repl_link import link_for
+
+            self.repl_link = link_for(self, shard_endpoints[0])
+            if self.repl_link is not None:
+                self.peers.count += 1  # the actor answers CLIENT LIST/KILL for its replicas
+
+    def process_name(self) -> str:
+        return f"gateway-{self.index}"
 
     def next_client_id(self) -> int:
         value = self._next_id
@@ -297,9 +310,10 @@ class Gateway:
             from gateway.snapshots import start_save_points
 
             start_save_points(self)
-            from gateway.repl_commands import start_replication
+            if self.repl_link is None:  # else the replication actor does it
+                from gateway.repl_commands import start_replication
 
-            start_replication(self)
+                start_replication(self)
         self.limits.start()
         self.instantaneous.start()
         from gateway.monitor import learn_monitors
@@ -312,6 +326,8 @@ class Gateway:
             conn.close()
         if self.control is not None:
             self.control.close()
+        if self.repl_link is not None:
+            self.repl_link.close()
         self.links.close()
         self.pubsub.close()
 

@@ -95,11 +95,15 @@ class AofState:
     def commit(self) -> None:
         """Append what the batches recorded; called before their replies leave."""
         effects = self.executor.effects
-        if effects is None or not effects.pending:
+        if effects is None:
+            return
+        feed = self.feed
+        if not effects.pending:
+            if feed is not None and feed.unlocks:  # a transaction's part, due at its release
+                feed.send([])
             return
         taken = effects.take()
-        feed = self.feed
-        if feed is not None and feed.active:
+        if feed is not None:
             feed.send(taken)
         if self.rewrite is not None:
             self.rewrite.buffer.extend(taken)

@@ -171,7 +171,13 @@ def _script(effects: Effects, mark: int, db: Any, argv: list[bytes], value: Any)
     effects.atomic(mark)
 
 
+def _ran_others(effects: Effects, mark: int, db: Any, argv: list[bytes], value: Any) -> None:
+    """Intent bookkeeping that ran entries which had waited for it (they recorded
+    themselves): nothing of its own to replay."""
+
+
 REWRITERS: dict[bytes, Rewriter] = {
+    b"__unlock": _ran_others, b"__hello": _ran_others, b"__lock": _ran_others,
     b"expire": _expire, b"pexpire": _expire, b"expireat": _expire, b"pexpireat": _expire,
     b"getex": _getex,
     b"set": _set, b"setex": _setex, b"psetex": _setex,

@@ -79,7 +79,9 @@ class Mover:
         return (MOVER_GATEWAY << GATEWAY_SHIFT) | self.counter
 
     def _gateways(self) -> list[ControlClient]:
-        return [self.client(f"gateway-{i}") for i in range(self.sup.gateways)]
+        # The replication actor routes too (a replica's stream, a full sync's cut).
+        names = [f"gateway-{i}" for i in range(self.sup.gateways)] + ["replication-0"]
+        return [self.client(name) for name in names]
 
     def _hold(self, shard: ControlClient, txid: int) -> None:
         deadline = time.monotonic() + LOCK_TIMEOUT

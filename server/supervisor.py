@@ -59,6 +59,7 @@ class Supervisor:
         self.pipes: dict[str, Any] = {}  # gateway name -> our end of its pipe
         self.restarts: dict[str, int] = {}
         self.acl_changes: list[Any] = []  # ACL changes, replayed to a restarted gateway
+        self.replicaof: str | None = None  # the last REPLICAOF, for a restarted actor
         # Each gateway's client count, for a server-wide maxclients (gateway/limits.py).
         self.client_counts = self.mp.RawArray("q", max(self.gateways, 1))
         self.stopping = False
@@ -91,6 +92,8 @@ class Supervisor:
 
     def _config_dict(self) -> dict[str, Any]:
         data = self.config.to_dict()
+        if self.replicaof is not None:  # REPLICAOF at run time outlives the actor's life
+            data["values"]["replicaof"] = self.replicaof
         return data
 
     def _spawn(self, name: str) -> None:
@@ -108,21 +111,28 @@ class Supervisor:
             proc = self.mp.Process(target=run_shard, name=name,
                                    args=(index, self.endpoints[index], shard_config))
         else:
-            from gateway.server import run_gateway
-
             ours, theirs = self.mp.Pipe()
             old = self.pipes.pop(name, None)
             if old is not None:
                 old.close()
             self.pipes[name] = ours
-            proc = self.mp.Process(target=run_gateway, name=name,
-                                   args=(index, self._config_dict(), self.endpoints, self.run_id,
-                                         theirs, list(self.slot_map.owners),
-                                         self.client_counts))
+            if kind == "replication":  # replication/actor.py: one more coordinator
+                from replication.actor import run_replication
+
+                proc = self.mp.Process(target=run_replication, name=name,
+                                       args=(self.gateways, self._config_dict(), self.endpoints,
+                                             self.run_id, theirs, list(self.slot_map.owners)))
+            else:
+                from gateway.server import run_gateway
+
+                proc = self.mp.Process(target=run_gateway, name=name,
+                                       args=(index, self._config_dict(), self.endpoints,
+                                             self.run_id, theirs, list(self.slot_map.owners),
+                                             self.client_counts))
         proc.start()
         self.children[name] = proc
         self.spawned_at[name] = time.time()
-        if kind == "gateway":
+        if kind in ("gateway", "replication"):
             theirs.close()
             for change in self.acl_changes:
                 self.pipes[name].send(("acl", change))
@@ -144,6 +154,7 @@ class Supervisor:
         self._spawn("pubsub-0")
         for i in range(self.shards):
             self._spawn(f"shard-{i}")
+        self._spawn("replication-0")
         for i in range(self.gateways):
             self._spawn(f"gateway-{i}")
         log.info("All actors started; gateways listen on port %s", self.config.value("port"))
@@ -229,6 +240,8 @@ class Supervisor:
                         other.send(("peer", (sender, message)))
                     except OSError:
                         pass
+        elif kind == "replicaof":  # the replication actor's REPLICAOF (replication/actor.py)
+            self.replicaof = payload
         elif kind == "shutdown":
             self.save_on_exit = False  # the gateway saved first when it had to
             self.stopping = True

@@ -154,4 +154,4 @@ class SupervisorControl:
 
 def _order(name: str) -> tuple[int, int]:
     kind, _, number = name.partition("-")
-    return ({"shard": 0, "gateway": 1, "pubsub": 2}.get(kind, 3), int(number or 0))
+    return ({"shard": 0, "gateway": 1, "replication": 2, "pubsub": 3}.get(kind, 4), int(number or 0))

@@ -122,11 +122,15 @@ class ShardExecutor:
 
     def run_entry(self, meta: int, argv: list[Any]) -> Any:
         effects = self.effects
-        if effects is not None and meta & wire.NOBLOCK and meta & wire.RUN:
+        if effects is not None and meta & wire.RUN:
             # A transaction (MULTI/EXEC, a cross-shard hop): its effects replay whole.
             mark = len(effects.pending)
             reply = self._run_entry(meta, argv)
-            effects.atomic(mark)
+            if meta & wire.NOBLOCK:
+                effects.atomic(mark)
+            feed = getattr(self, "feed", None)  # a cross-shard hop: one part of a MULTI/EXEC
+            if feed is not None and argv and argv[0][0] == b"__tx":
+                feed.hop(int(argv[0][1]), mark, len(effects.pending))
             return reply
         return self._run_entry(meta, argv)
 

@@ -175,7 +175,7 @@ SCRIPT_DEBUGGER = "ERR Atoll does not have the Lua debugger (SCRIPT DEBUG YES|SY
 # (Redis Cluster's answer during a migration).
 TRYAGAIN_MOVING = "TRYAGAIN Multiple keys request during rehashing of slot"
 
-# Replication (gateway/replication.py, gateway/replica.py), as replication.c words them.
+# Replication (replication/master.py, replication/replica.py), as replication.c words them.
 NOMASTERLINK = "NOMASTERLINK Can't SYNC while not connected with my master"
 SYNC_PENDING_OUTPUT = "ERR SYNC and PSYNC are invalid with pending output"
 REPLCONF_UNKNOWN = "ERR Unrecognized REPLCONF option: {option}"

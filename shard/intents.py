@@ -193,8 +193,14 @@ def in_transaction(ctx: Any, args: list[bytes]) -> Any:
     return 1
 
 
-@command("__UNLOCK txid", 2, "admin", route=INTERNAL)
+@command("__UNLOCK txid [shards]", -2, "admin", route=INTERNAL)
 def unlock(ctx: Any, args: list[bytes]) -> Any:
+    """Release a transaction's intents; ``shards``: how many shards ran its hops (its
+    replication stream part is one of that many, shard/replication.py)."""
+    if len(args) > 1:  # before the entries that waited for these keys run (and record)
+        from shard.replication import transaction_released
+
+        transaction_released(ctx.shard, int(args[0]), int(args[1]))
     ctx.shard.release_intents(int(args[0]))
     return 1
 
@@ -202,6 +208,9 @@ def unlock(ctx: Any, args: list[bytes]) -> Any:
 @command("__HELLO gateway-index", 2, "admin", route=INTERNAL)
 def hello(ctx: Any, args: list[bytes]) -> Any:
     """A gateway (re)started: drop the intents its previous life may have left behind."""
+    from shard.replication import coordinator_restarted
+
+    coordinator_restarted(ctx.shard, int(args[0]))
     released = ctx.shard.intents.release_gateway(int(args[0]))
     if released:
         log.warning("Shard %d: released the intents of %d transaction(s) of gateway %s, which "

@@ -23,27 +23,76 @@ from shard.table import INTERNAL, command
 
 REPL_EFFECTS = -2  # unsolicited item: effects committed by the shard
 REPL_CUT = -3  # unsolicited item: the point of a replication snapshot in the effects
+REPL_TX = -4  # unsolicited item: [txid, shards, effects], a cross-shard transaction's part
+CONTROL = (b"multi", b"exec")
 
 
 class EffectsFeed:
-    """The gateways (ROUTER identities) receiving this shard's effects."""
+    """The coordinators (ROUTER identities: the replication actor) receiving this shard's
+    effects.
+
+    A cross-shard transaction's hops (entries headed ``__tx txid``) are not sent where they
+    ran: their effects are kept under the txid and sent as one ``REPL_TX`` part where the
+    transaction releases its intents here (``__unlock txid shards``, told by the coordinator
+    how many shards ran hops), so the actor can join the parts into one MULTI/EXEC.  Moving
+    them there is safe: until the release no other entry touches the transaction's keys.
+    Positions are indexes into the effects recorded since the last commit.
+    """
 
     def __init__(self, executor: Any) -> None:
         self.executor = executor
         self.gateways: set[bytes] = set()
+        self.hops: list[tuple[int, int, int]] = []  # (start, end, txid) since the last commit
+        self.unlocks: list[tuple[int, int, int]] = []  # (position, txid, shards)
+        self.parts: dict[int, list[Effect]] = {}  # txid -> its effects so far
 
     @property
     def active(self) -> bool:
         return bool(self.gateways)
 
+    def hop(self, txid: int, start: int, end: int) -> None:
+        if self.gateways and start <= end:  # (a hop that committed, as __repl_begin: none)
+            self.hops.append((start, end, txid))
+
+    def released(self, txid: int, shards: int, position: int) -> None:
+        if self.gateways:
+            self.unlocks.append((position, txid, shards))
+
     def send(self, effects: list[Effect]) -> None:
-        self._send([REPL_EFFECTS, effects])
+        """The effects of one commit (AofState.commit), in order."""
+        if not self.gateways:
+            self.hops, self.unlocks, self.parts = [], [], {}
+            return
+        if not self.hops and not self.unlocks:
+            self._send([REPL_EFFECTS, effects])
+            return
+        events = sorted([(start, 0, end, txid) for start, end, txid in self.hops]
+                        + [(at, 1, shards, txid) for at, txid, shards in self.unlocks])
+        self.hops, self.unlocks = [], []
+        items: list[list[Any]] = []
+        done = 0
+        for at, kind, value, txid in events:
+            if at > done:
+                items.append([REPL_EFFECTS, effects[done:at]])
+                done = at
+            if kind == 0:
+                self.parts.setdefault(txid, []).extend(
+                    e for e in effects[at:value] if e[1][0] not in CONTROL)
+                done = max(done, value)
+            elif txid in self.parts:
+                items.append([REPL_TX, [txid, value, self.parts.pop(txid)]])
+        if done < len(effects):
+            items.append([REPL_EFFECTS, effects[done:]])
+        self._send_items([item for item in items if item[0] != REPL_EFFECTS or item[1]])
 
     def _send(self, item: list[Any]) -> None:
+        self._send_items([item])
+
+    def _send_items(self, items: list[list[Any]]) -> None:
         sock = self.executor.busy_socket
-        if sock is None:
+        if sock is None or not items:
             return
-        payload = wire.pack([wire.UNSOLICITED, [item]])
+        payload = wire.pack([wire.UNSOLICITED, items])
         for identity in self.gateways:
             sock.send_multipart((identity, payload))
 
@@ -63,6 +112,32 @@ def feed_of(executor: Any) -> EffectsFeed:
         executor.feed = feed
         executor.aof.feed = feed
     return feed
+
+
+def coordinator_restarted(executor: Any, index: int) -> None:
+    """``__HELLO index``: the coordinator with that index (the replication actor among them)
+    has a new ZeroMQ identity; effects for its previous life's identity stop."""
+    known: dict[int, bytes] | None = getattr(executor, "coordinators", None)
+    if known is None:
+        known = executor.coordinators = {}
+    old = known.get(index)
+    known[index] = executor.current_identity
+    feed: EffectsFeed | None = getattr(executor, "feed", None)
+    if feed is not None and old is not None and old != executor.current_identity:
+        feed.gateways.discard(old)
+    if feed is not None and executor.effects is not None:
+        # Its transactions will never release here: their parts go out alone.
+        from shard.intents import GATEWAY_SHIFT
+
+        for txid in [t for t in feed.parts if t >> GATEWAY_SHIFT == index]:
+            feed.released(txid, 1, len(executor.effects.pending))
+
+
+def transaction_released(executor: Any, txid: int, shards: int) -> None:
+    """``__UNLOCK txid shards``: where a transaction's part joins the stream."""
+    feed: EffectsFeed | None = getattr(executor, "feed", None)
+    if feed is not None and executor.effects is not None:
+        feed.released(txid, shards, len(executor.effects.pending))
 
 
 @command("__REPL_BEGIN token path", 3, "admin", route=INTERNAL)

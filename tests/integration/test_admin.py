@@ -55,7 +55,7 @@ def test_status_shards_top_save(server: AtollServer) -> None:
     client.set("ttl-key", "x", ex=100)
     rows = admin_json(server, "status")
     assert [r["role"] for r in rows] == ["supervisor", "shard", "shard", "gateway", "gateway",
-                                          "pubsub"]
+                                          "replication", "pubsub"]
     assert all(r["pid"] > 0 and r["rss"] > 0 and r["health"].startswith("ok") for r in rows)
     shards = admin_json(server, "shards")
     assert sum(sum(s["keys"].values()) for s in shards) == client.dbsize() == 501

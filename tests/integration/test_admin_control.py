@@ -62,7 +62,8 @@ def test_pubsub_actor_answers_status(server: AtollServer) -> None:
     status = row["pubsub"]
     assert status["pid"] == row["pid"] and status["uptime"] > 0 and status["rss"] > 0
     assert (status["channels"], status["patterns"], status["shard_channels"]) == (2, 1, 0)
-    assert sorted(status["gateways"]) == ["gateway-0", "gateway-1"]
+    # The replication actor runs replicated PUBLISHes: it is one more gateway of the actor.
+    assert sorted(status["gateways"]) == ["gateway-0", "gateway-1", "replication-0"]
     assert status["messages"] >= 51 and status["messages_per_sec"] > 0
     top = [json.loads(line) for line in frames.splitlines()]  # one document a refresh
     assert len(top) == 2 and top[1]["time"] > top[0]["time"]
@@ -106,8 +107,10 @@ def test_tcp_control_needs_an_authorized_curve_key(tmp_path: Path) -> None:
         done = remote("--json", "status")
         assert done.returncode == 0, done.stderr
         rows = {r["name"]: r for r in json.loads(done.stdout)}
-        assert set(rows) == {"supervisor", "shard-0", "shard-1", "gateway-0", "pubsub-0"}
-        assert rows["pubsub-0"]["pubsub"]["gateways"] == {"gateway-0": ANY_AGE}
+        assert set(rows) == {"supervisor", "shard-0", "shard-1", "gateway-0", "pubsub-0",
+                             "replication-0"}
+        assert rows["pubsub-0"]["pubsub"]["gateways"] == {"gateway-0": ANY_AGE,
+                                                          "replication-0": ANY_AGE}
         done = remote("--json", "shards")  # shard requests go through the supervisor's relay
         assert done.returncode == 0, done.stderr
         assert sum(sum(s["keys"].values()) for s in json.loads(done.stdout)) == 100

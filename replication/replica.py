@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from gateway import cross
 from gateway.connection import ClientConnection
-from gateway.replication import master_of
 from persistence.effects import encode_command
+from replication.master import master_of
 from shard import errors
 from shard.table import CommandSpec
 
@@ -58,6 +58,13 @@ class MasterClient(ClientConnection):
         self.authenticated = True
         self.parser.authenticated = True
         self.addr = f"{state.host}:{state.port}"
+        self.multi_bytes = -1  # bytes of a MULTI received without its EXEC yet, else -1
+
+    @property
+    def open_multi(self) -> int:
+        """As Redis' reploff: an unfinished MULTI does not count as applied, so a link broken
+        inside one resumes at its MULTI (the commands queued here are dropped)."""
+        return self.multi_bytes if self.multi_bytes > 0 else 0
 
     def feed(self, data: bytes) -> None:
         """Apply stream bytes; relay them to our own replicas."""
@@ -65,6 +72,14 @@ class MasterClient(ClientConnection):
         if error is not None:
             raise ReplicationError(f"protocol error in the master's stream: {error}")
         self.received += len(data)
+        for argv in commands:  # where an unfinished MULTI started (see open_multi)
+            head = argv[0].lower() if 4 <= len(argv[0]) <= 7 else b""
+            if head == b"multi":
+                self.multi_bytes = 0
+            if self.multi_bytes >= 0:
+                self.multi_bytes += len(encode_command(argv))
+            if head == b"exec" or head == b"discard":
+                self.multi_bytes = -1
         if self.busy or self.held:  # behind a multi-step command or the RUN_AT_ONCE cap
             self.held.extend(commands)
         else:
@@ -82,7 +97,7 @@ class MasterClient(ClientConnection):
         if self.held:  # more than RUN_AT_ONCE commands arrived at once: the rest next tick
             self._schedule_resume()
             return
-        self.applied = self.stream_offset
+        self.applied = self.stream_offset - self.open_multi
         if self.detached:
             self.state.drained(self)
         elif self.ack_wanted:
@@ -183,7 +198,7 @@ class ReplicaState:
         await cross.all_shards(self.gw, _admin(), [b"__repl_replica", b"1" if flag else b"0"])
 
     def guard(self, conn: ClientConnection, spec: CommandSpec) -> str | None:
-        if conn is self.master:
+        if conn is self.master or conn is self.draining:  # a broken link's client finishes
             return None
         if "write" in spec.flags and self.gw.config.value("replica-read-only"):
             return errors.READONLY_REPLICA
@@ -219,7 +234,7 @@ class ReplicaState:
         if self.draining is not master:
             return
         self.draining = None
-        self.base += master.stream_offset
+        self.base += master.stream_offset - master.open_multi
         master.closing = True
         master_of(self.gw).rewind(self.base)
 
@@ -336,7 +351,7 @@ class ReplicaState:
         """Stop applying the stream until :meth:`resume`; answer the applied offset."""
         self.quiet.clear()
         master = self.master
-        while master is not None and master.applied != master.stream_offset:
+        while master is not None and master.applied != master.stream_offset - master.open_multi:
             await asyncio.sleep(0.001)
         return self.applied_offset()
 

@@ -34,9 +34,10 @@ from gateway import cross
 from gateway.intents import holding
 from persistence.assemble import assemble
 from persistence.effects import Effect, encode_command, encode_effects
+from replication.txjoin import TxJoiner
 from shard import wire
 from shard.errors import RedisError
-from shard.replication import REPL_CUT, REPL_EFFECTS
+from shard.replication import REPL_CUT, REPL_EFFECTS, REPL_TX
 from shard.reply import Raw
 
 if TYPE_CHECKING:
@@ -48,6 +49,13 @@ POLL_S = 0.01
 # Run by every shard (a barrier), but once for a replica: SWAPDB twice would undo itself.
 KEYSPACE_WIDE = frozenset({b"swapdb", b"flushall", b"flushdb"})
 RETRY_S = 0.1
+
+
+def _once(shard: int, effects: list[Effect]) -> list[Effect]:
+    """Keyspace-wide writes run by every shard reach replicas once: shard 0's copy."""
+    if shard == 0:
+        return effects
+    return [(db, argv) for db, argv in effects if argv[0] not in KEYSPACE_WIDE]
 
 
 def new_replid() -> str:
@@ -75,7 +83,7 @@ class Cut:
     def __init__(self, token: bytes, shards: int, future: asyncio.Future[int]) -> None:
         self.token = token
         self.waiting = set(range(shards))
-        self.held: list[list[Effect]] = []
+        self.held: list[tuple[int, int, Any]] = []  # (shard, token, item) after its mark
         self.future = future
 
 
@@ -97,11 +105,12 @@ class MasterStream:
         self.sync_partial_ok = 0
         self.sync_partial_err = 0
         self.pinger: asyncio.Task[None] | None = None
-        # As a replica (gateway/replica.py) the stream is the master's bytes, relayed.
+        # As a replica (replication/replica.py) the stream is the master's bytes, relayed.
         self.relaying = False
         self.quiesce: Any = None
         self.resume: Any = None
         self.resync: Any = None
+        self.joiner = TxJoiner(self.feed, gw.loop)
         gw.links.on_repl = self.on_shard_item
         gw.links.on_shard_down = self.on_shard_down
 
@@ -109,19 +118,25 @@ class MasterStream:
 
     def on_shard_item(self, link: Any, token: int, item: Any) -> None:
         cut = self.cut
-        if token == REPL_EFFECTS:
+        if token == REPL_EFFECTS or token == REPL_TX:
             if self.relaying:
                 return
-            effects = [(db, argv) for db, argv in item
-                       if link.index == 0 or argv[0] not in KEYSPACE_WIDE]
             if cut is not None and link.index not in cut.waiting:
-                cut.held.append(effects)
+                cut.held.append((link.index, token, item))
             else:
-                self.feed(effects)
+                self.take(link.index, token, item)
         elif token == REPL_CUT and cut is not None and item == cut.token:
             cut.waiting.discard(link.index)
             if not cut.waiting:
                 self._cut_done(cut)
+
+    def take(self, shard: int, token: int, item: Any) -> None:
+        """A shard's effects or transaction part, in the shard's order."""
+        if token == REPL_EFFECTS:
+            self.joiner.effects(shard, _once(shard, item))
+        else:
+            txid, shards, effects = item
+            self.joiner.part(shard, txid, shards, _once(shard, effects))
 
     def on_shard_down(self, link: Any) -> None:
         """A restarted shard no longer feeds us and may have lost effects it never sent: the
@@ -137,6 +152,7 @@ class MasterStream:
         self.replid, self.replid2, self.second_offset = new_replid(), "0" * 40, -1
         self.backlog = bytearray()
         self.active = False
+        self.joiner.reset()
         cut = self.cut
         if cut is not None and not cut.future.done():
             cut.future.set_exception(OSError("a shard went away during the sync"))
@@ -147,9 +163,10 @@ class MasterStream:
         self.cut = None
         self.active = True
         self.db = -1  # a replica starting here gets a SELECT first
+        self.joiner.flush()  # what came before every shard's mark is before the offset
         offset = self.offset
-        for effects in cut.held:
-            self.feed(effects)
+        for shard, token, item in cut.held:
+            self.take(shard, token, item)
         if not cut.future.done():
             cut.future.set_result(offset)
 
@@ -343,8 +360,8 @@ class MasterStream:
         if any(isinstance(b, RedisError) for b in begun):
             if self.cut is cut:  # the shards that did mark keep feeding: nothing is lost
                 self.cut = None
-                for effects in cut.held:
-                    self.feed(effects)
+                for shard, kind, item in cut.held:
+                    self.take(shard, kind, item)
             await cross.all_shards(gw, admin, [b"__snapshot_end", token, b"0", b"0"])
             return None
         offset = await cut.future if relayed is None else relayed
