@@ -39,6 +39,11 @@ log = logging.getLogger("atoll.replication")
 HANDOFF_FILE = "replication-handoff.sock"
 FLUSH_TIMEOUT_S = 5.0
 RECEIVE_TIMEOUT_S = 2.0
+# While the actor restarts (about a second), a handoff is tried again this long.  An error
+# reply would be wrong: a Redis replica takes an error to PSYNC for "no PSYNC here" and falls
+# back to SYNC, which has no replication id or offset (WAIT could then never count it).
+RETRY_FOR_S = 5.0
+RETRY_EVERY_S = 0.1
 HEADER = struct.Struct("!I")
 UNAVAILABLE = "ERR the replication actor is not available, try again"
 
@@ -69,21 +74,27 @@ async def hand_off(conn: ClientConnection, argv: list[bytes], path: str) -> Any:
              "authenticated": conn.authenticated, "fast_path": conn.fast_path,
              "created": conn.created, "argv": argv, "pending": pending}
     fd = os.dup(transport.get_extra_info("socket").fileno())
+    retry_until = time.monotonic() + RETRY_FOR_S
     try:
-        handed = _send(path, state, fd)
+        while (failure := _send(path, state, fd)) is not None:
+            if conn.closing or time.monotonic() > retry_until:
+                # The replica reconnects and asks again (as after any broken link).
+                log.warning("Could not hand a replica's connection to the replication actor "
+                            "(%s); closing it", failure)
+                conn.close()
+                return Raw(b"")
+            await asyncio.sleep(RETRY_EVERY_S)
     finally:
         os.close(fd)
-    if not handed:
-        transport.resume_reading()
-        raise RedisError(UNAVAILABLE)
     conn.closing = True  # nothing more goes out from here: the socket is the actor's
     transport.abort()  # closes our descriptor only; the actor's keeps the connection
     return Raw(b"")
 
 
-def _send(path: str, state: dict[str, Any], fd: int) -> bool:
-    """Whether the descriptor reached the actor: from then on the connection is its own, even
-    if the rest of the message fails (the actor then drops it; the client reconnects)."""
+def _send(path: str, state: dict[str, Any], fd: int) -> str | None:
+    """None once the descriptor reached the actor (from then on the connection is its own,
+    even if the rest of the message fails: the actor then drops it and the client
+    reconnects), else why it could not."""
     body: bytes = msgpack.packb(state, use_bin_type=True)
     data = HEADER.pack(len(body)) + body
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -92,15 +103,13 @@ def _send(path: str, state: dict[str, Any], fd: int) -> bool:
             sock.connect(path)
             sent = socket.send_fds(sock, [data[:4096]], [fd])
         except OSError as exc:
-            log.warning("Could not hand a replica's connection to the replication actor: %s",
-                        exc)
-            return False
+            return str(exc)
         try:
             if sent < len(data):
                 sock.sendall(data[sent:])
         except OSError as exc:
             log.warning("A replica's connection handoff was cut short: %s", exc)
-    return True
+    return None
 
 
 # --- actor side ----------------------------------------------------------------------------

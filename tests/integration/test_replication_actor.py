@@ -20,7 +20,7 @@ from redis.retry import Retry
 
 from tests.integration.test_admin import admin_json
 from tests.integration.test_replication import _contents, _mixed_load
-from tests.servers import AtollServer, RedisServer, wait_until
+from tests.servers import AtollServer, RedisServer, atoll_server, wait_until
 
 
 def _linked(replica: redis.Redis) -> bool:
@@ -118,6 +118,23 @@ def test_killed_replication_actor_restarts_and_replicas_resync(tmp_path: Path) -
     finally:
         replica.stop()
         master.stop()
+
+
+def test_psync_while_the_actor_restarts_waits_for_it(tmp_path: Path) -> None:
+    """A PSYNC that reaches a gateway while the actor is down must not get an error: a Redis
+    replica reads an error as "no PSYNC here" and falls back to SYNC, without a replication
+    id or offset, and WAIT could then never count it.  The gateway waits for the new actor."""
+    with atoll_server(tmp_path, shards=2) as master:
+        client = master.client()
+        client.set("k", "v")
+        actor = [row for row in admin_json(master, "status") if row["name"] == "replication-0"]
+        os.kill(actor[0]["pid"], signal.SIGKILL)
+        with socket.create_connection(("127.0.0.1", master.port), timeout=15) as sock:
+            sock.sendall(b"PSYNC ? -1\r\n")
+            first = sock.makefile("rb").readline()
+        assert first.startswith(b"+FULLRESYNC "), first
+        wait_until(lambda: {r["name"]: r for r in admin_json(master, "status")}
+                   ["replication-0"]["restarts"] == 1, what="actor restarted")
 
 
 def _stream_commands(sock: socket.socket, until: Any, timeout: float = 10.0) -> list[list[bytes]]:
