@@ -129,6 +129,9 @@ def test_psync_while_the_actor_restarts_waits_for_it(tmp_path: Path) -> None:
         client.set("k", "v")
         actor = [row for row in admin_json(master, "status") if row["name"] == "replication-0"]
         os.kill(actor[0]["pid"], signal.SIGKILL)
+        # Only once it is gone: a handoff to the dying actor would just drop the connection.
+        wait_until(lambda: "replication-0 (pid %d) exited" % actor[0]["pid"]
+                   in master.log.read_text(), what="actor gone")
         with socket.create_connection(("127.0.0.1", master.port), timeout=15) as sock:
             sock.sendall(b"PSYNC ? -1\r\n")
             first = sock.makefile("rb").readline()
