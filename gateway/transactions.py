@@ -14,6 +14,7 @@ single-shard commands go out at once, since under the intents nobody can tell th
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from typing import TYPE_CHECKING, Any
 
@@ -119,8 +120,10 @@ def queue(router: Router, conn: ClientConnection, spec: CommandSpec, argv: list[
     conn.reply(b"+QUEUED\r\n")
 
 
-async def run_transaction(conn: ClientConnection,
-                          queued: list[tuple[CommandSpec, list[bytes]]]) -> Any:
+def run_transaction(conn: ClientConnection, queued: list[tuple[CommandSpec, list[bytes]]]) -> Any:
+    """EXEC's reply, or a coroutine for it.  A transaction on one shard leaves for it right
+    here, in the same loop step as the EXEC was read, so a command another client sent just
+    after the EXEC reaches the shard after it (as Redis, which runs EXEC when it reads it)."""
     gw = conn.gateway
     watching, watched = conn.watching, conn.watched
     conn.watching, conn.watched = set(), []
@@ -131,9 +134,16 @@ async def run_transaction(conn: ClientConnection,
         return NULL_ARRAY
     plan = _Plan(conn, queued, watched)
     if plan.one_shard is not None and watching <= {plan.one_shard}:
-        reply = await _on_one_shard(conn, plan.one_shard, queued, check=bool(watching))
-        return NULL_ARRAY if reply is None else Raw(reply)
-    async with holding(gw, plan.slots, whole=plan.whole, origin=conn.id) as tx:
+        check = bool(watching)
+        return _one_shard_reply(_send_one_shard(conn, plan.one_shard, queued, check),
+                                len(queued), check)
+    return _run_held(conn, queued, plan, watching)
+
+
+async def _run_held(conn: ClientConnection, queued: list[tuple[CommandSpec, list[bytes]]],
+                    plan: _Plan, watching: set[int]) -> Any:
+    """A transaction over several shards: under intents on every key it touches."""
+    async with holding(conn.gateway, plan.slots, whole=plan.whole, origin=conn.id) as tx:
         if watching:
             meta = wire.meta(0, False, structured=True)
             checks = {index: tx.send(index, meta, [[b"__watchcheck", b"%d" % conn.id]])
@@ -178,10 +188,11 @@ class _Plan:
         self.one_shard: int | None = next(iter(shards)) if one else None
 
 
-async def _on_one_shard(conn: ClientConnection, index: int,
-                        queued: list[tuple[CommandSpec, list[bytes]]], check: bool) -> bytes | None:
+def _send_one_shard(conn: ClientConnection, index: int,
+                    queued: list[tuple[CommandSpec, list[bytes]]],
+                    check: bool) -> asyncio.Future[Any]:
     """All commands as one RUN entry: the shard runs them back to back (atomic).  With
-    ``check`` the entry starts with the WATCH check; None means it failed."""
+    ``check`` the entry starts with the WATCH check."""
     links = conn.gateway.links
     future = conn.gateway.loop.create_future()
     commands = [[spec.wire_name, *argv[1:]] for spec, argv in queued]
@@ -189,14 +200,18 @@ async def _on_one_shard(conn: ClientConnection, index: int,
         commands.insert(0, [b"__watchcheck", b"%d" % conn.id])
     meta = conn.origin | (conn.db << wire.DB_SHIFT) | conn.resp3 | wire.RUN | wire.NOBLOCK
     links.send(links.route_links[index], [meta, commands], BlockingWaiter(future, conn))
+    return future
+
+
+async def _one_shard_reply(future: asyncio.Future[Any], count: int, check: bool) -> Any:
     replies = await future
-    if replies is None:
-        return None
+    if replies is None:  # the WATCH check failed
+        return NULL_ARRAY
     if isinstance(replies, bytes):  # the shard went away: its error for every command
-        replies = [replies] * len(queued)
+        replies = [replies] * count
     elif check:
         replies = replies[1:]
-    return b"*%d\r\n" % len(replies) + b"".join(replies)
+    return Raw(b"*%d\r\n" % len(replies) + b"".join(replies))
 
 
 async def _run_all(conn: ClientConnection, tx: Transaction,
