@@ -28,7 +28,7 @@ from gateway import cross
 from gateway.connection import ClientConnection
 from persistence.effects import encode_command
 from replication.master import master_of
-from shard import errors
+from shard import errors, wire
 from shard.table import CommandSpec
 
 if TYPE_CHECKING:
@@ -49,6 +49,11 @@ class MasterClient(ClientConnection):
 
     def __init__(self, gateway: Gateway, state: ReplicaState) -> None:
         super().__init__(gateway)
+        # One well-known id: the replica's shards recognise the master's entries by it
+        # (only they may see keys logically expired but not yet deleted by the master),
+        # also inside the plans and transactions the gateway coordinates for it.
+        self.id = wire.MASTER_ORIGIN
+        self.origin = wire.MASTER_ORIGIN << wire.ORIGIN_SHIFT
         self.state = state
         self.received = 0  # bytes of whole commands handed to the router (stream offset)
         self.applied = 0  # of those, the bytes whose commands have all been answered

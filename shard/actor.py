@@ -251,6 +251,8 @@ class ShardExecutor:
         resp3 = bool(meta & wire.RESP3)
         ctx.resp3 = resp3
         self.commands_processed += 1
+        if self.ks.replica:
+            self.ks.from_master = meta >> wire.ORIGIN_SHIFT == wire.MASTER_ORIGIN
         started = perf_counter_ns()
         spec = None
         try:

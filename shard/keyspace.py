@@ -53,6 +53,7 @@ class Keyspace:
         self.misses = 0
         self.dirty = 0  # writes since the last save, as Redis counts them
         self.replica = False  # replicas wait for the master's DEL instead of expiring
+        self.from_master = False  # on a replica: the entry running comes from the master
         # CLIENT PAUSE (wall-clock ms): until then keys that expire read as gone but stay,
         # and the active cycle rests, as Redis keeps the dataset still during a pause.
         self.paused_until = 0
@@ -81,10 +82,13 @@ class Keyspace:
         if value is None:
             return None
         if db.expires and key in db.expires:
-            if db.expires[key] <= self.now and not self.replica:
-                if self.now >= self.paused_until:
-                    self._expire(db, key)
-                return None
+            if db.expires[key] <= self.now:
+                if not self.replica:
+                    if self.now >= self.paused_until:
+                        self._expire(db, key)
+                    return None
+                if not self.from_master:  # a replica waits for the master's DEL, but its
+                    return None  # clients see the key as gone already (as Redis 7.0)
         if touch:
             if self.lfu:
                 self._lfu_touch(db, key)

@@ -27,6 +27,9 @@ DB_MASK = (1 << 24) - 1  # after the shift
 # The client connection an entry comes from (its id; 0 = the gateway itself).  Shards only
 # look at it while intents are held, to keep a client's waiting commands in order.
 ORIGIN_SHIFT = 28
+# The origin of the master's stream applied on a replica (replication/replica.py): a replica's
+# shards let only it see keys that are logically expired but not yet deleted by the master.
+MASTER_ORIGIN = (1 << 34) - 1
 
 EXT_ERROR = 1
 EXT_SIMPLE = 2

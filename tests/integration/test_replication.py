@@ -272,6 +272,49 @@ def test_min_replicas_to_write(tmp_path: Path) -> None:
         master.stop()
 
 
+def _expired_on_replica(master: redis.Redis, replica: redis.Redis) -> list:
+    """What a replica's client sees of a key whose time is up while the master, paused, has
+    not deleted it yet; then whether the master's DEL arrives after the pause."""
+    assert master.set("short", "v", px=1500) and master.set("long", "v")
+    assert master.execute_command("WAIT", 1, 5000) == 1
+    master.execute_command("CLIENT", "PAUSE", 10000, "WRITE")  # the master's expiry waits
+    try:
+        assert master.pttl("short") > 0, "the pause must start before the key's time is up"
+        wait_until(lambda: replica.get("short") is None, what="the key's time is up")
+        seen = [replica.get("short"), replica.exists("short"), replica.ttl("short"),
+                replica.dbsize(), replica.get("long")]
+    finally:
+        master.execute_command("CLIENT", "UNPAUSE")
+    wait_until(lambda: replica.dbsize() == 1, what="the master's DEL")
+    return seen
+
+
+def test_replica_hides_logically_expired_keys_like_redis(tmp_path: Path) -> None:
+    """Replicas never delete keys themselves, but their clients do not see expired ones."""
+    results = []
+    for kind in ("redis", "atoll"):
+        (tmp_path / kind / "m").mkdir(parents=True)
+        (tmp_path / kind / "r").mkdir()
+        if kind == "redis":
+            master: AtollServer | RedisServer = RedisServer(tmp_path / kind / "m")
+            replica: AtollServer | RedisServer = RedisServer(tmp_path / kind / "r")
+        else:
+            master = AtollServer(tmp_path / kind / "m", shards=2)
+            replica = AtollServer(tmp_path / kind / "r", shards=2)
+        master.start()
+        replica.start()
+        try:
+            rclient = replica.client()
+            assert rclient.replicaof("127.0.0.1", master.port)
+            wait_until(lambda rclient=rclient: rclient.info("replication")["master_link_status"] == "up",
+                       what="replica linked")
+            results.append(_expired_on_replica(master.client(), rclient))
+        finally:
+            replica.stop()
+            master.stop()
+    assert results[1] == results[0] == [None, 0, -2, 2, b"v"]
+
+
 def test_replica_authenticates_with_masterauth(tmp_path: Path) -> None:
     (tmp_path / "m").mkdir()
     (tmp_path / "r").mkdir()

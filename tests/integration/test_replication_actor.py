@@ -130,7 +130,7 @@ def test_psync_while_the_actor_restarts_waits_for_it(tmp_path: Path) -> None:
         actor = [row for row in admin_json(master, "status") if row["name"] == "replication-0"]
         os.kill(actor[0]["pid"], signal.SIGKILL)
         # Only once it is gone: a handoff to the dying actor would just drop the connection.
-        wait_until(lambda: "replication-0 (pid %d) exited" % actor[0]["pid"]
+        wait_until(lambda: f"replication-0 (pid {actor[0]['pid']}) exited"
                    in master.log.read_text(), what="actor gone")
         with socket.create_connection(("127.0.0.1", master.port), timeout=15) as sock:
             sock.sendall(b"PSYNC ? -1\r\n")
