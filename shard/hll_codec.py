@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import struct
-from collections import Counter
 
 MAGIC = b"HYLL"
 DENSE, SPARSE = 0, 1
@@ -302,8 +301,7 @@ def sparse_histogram(buf: bytes | bytearray) -> list[int] | None:
 
 
 def histogram_of(registers: bytes) -> list[int]:
-    counts = Counter(registers)
-    return [counts.get(value, 0) for value in range(64)]
+    return [registers.count(value) for value in range(64)]
 
 
 def _sigma(x: float) -> float:
@@ -353,10 +351,22 @@ def count(value: bytes | bytearray) -> int | None:
     return None if histogram is None else estimate(histogram)
 
 
+_LANE_HIGH = int.from_bytes(b"\x80" * REGISTERS, "little")
+_ALL = (1 << (8 * REGISTERS)) - 1
+
+
+def max_registers(a: bytes | bytearray, b: bytes | bytearray) -> bytes:
+    """The larger of each pair of register values (each below 128), with lane-wise big-int
+    arithmetic: bit 7 of a byte of ``(a | 0x80..) - b`` is set exactly where a >= b."""
+    x, y = int.from_bytes(a, "little"), int.from_bytes(b, "little")
+    keep_x = ((((x | _LANE_HIGH) - y) & _LANE_HIGH) >> 7) * 0xFF
+    return ((x & keep_x) | (y & (keep_x ^ _ALL))).to_bytes(REGISTERS, "little")
+
+
 def merge_into(registers: bytearray, value: bytes) -> bool:
     """Raise ``registers`` to the registers of ``value`` (Redis' hllMerge); False: corrupt."""
     if value[4] == DENSE:
-        registers[:] = bytes(map(max, registers, unpack_dense(value[HEADER:])))
+        registers[:] = max_registers(registers, unpack_dense(value[HEADER:]))
         return True
     index, p, end = 0, HEADER, len(value)
     while p < end:

@@ -150,7 +150,7 @@ def pfmerge(ctx: Ctx, args: list[bytes]) -> Any:
 def _merge_dense(buf: bytearray, registers: bytearray) -> bytearray:
     """Raise the dense registers of ``buf`` to ``registers`` (hllDenseSet keeps the larger)."""
     current = hll.unpack_dense(buf[hll.HEADER:])
-    merged = bytes(map(max, current, registers))
+    merged = hll.max_registers(current, registers)
     return bytearray(buf[:hll.HEADER]) + hll.pack_dense(merged)
 
 
