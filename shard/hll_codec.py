@@ -204,9 +204,15 @@ def sparse_set(buf: bytearray, index: int, count: int, max_bytes: int) -> tuple[
         return _promote(buf, index, count)
     end = len(buf)
     p, first, prev, span, size = HEADER, 0, -1, 0, 1
-    while p < end:
-        span, _, size = _opcode(buf, p, end)
-        if index <= first + span - 1:
+    while p < end:  # the hot loop of a sparse PFADD: _opcode inlined
+        op = buf[p]
+        if op & 0x80:
+            span, size = (op & 3) + 1, 1
+        elif op & 0x40:
+            span, size = (((op & 63) << 8) | (buf[p + 1] if p + 1 < end else 0)) + 1, 2
+        else:
+            span, size = (op & 63) + 1, 1
+        if index < first + span:
             break
         prev = p
         p += size
