@@ -245,7 +245,7 @@ def _first(replies: Any) -> Any:
 
 _SCRATCH_SETTINGS = ("proto-max-bulk-len", "list-max-listpack-size", "hash-max-listpack-entries",
                      "hash-max-listpack-value", "set-max-intset-entries",
-                     "zset-max-listpack-entries", "zset-max-listpack-value")
+                     "zset-max-listpack-entries", "zset-max-listpack-value", "hll-sparse-max-bytes")
 
 
 async def via_scratch(tx: Transaction, conn: ClientConnection, spec: CommandSpec,

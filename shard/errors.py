@@ -205,3 +205,14 @@ GEO_STORE_WITH = "ERR {what} is not compatible with WITHDIST, WITHHASH and WITHC
 GEO_FROM = "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {cmd}"
 GEO_BY = "ERR exactly one of BYRADIUS and BYBOX can be specified for {cmd}"
 GEO_ANY = "ERR the ANY argument requires COUNT argument"
+
+# HyperLogLog (hyperloglog.c)
+HLL_CORRUPT = "INVALIDOBJ Corrupted HLL object detected"
+HLL_WRONGTYPE = "WRONGTYPE Key is not a valid HyperLogLog string value."
+HLL_NO_KEY = "ERR The specified key does not exist"
+HLL_NOT_SPARSE = "ERR HLL encoding is not sparse"
+HLL_UNKNOWN_DEBUG = "ERR Unknown PFDEBUG subcommand '{sub}'"
+HLL_TEST_REGISTER = "TESTFAILED Register {index} should be {expected} but is {found}"
+HLL_TEST_SPARSE = "TESTFAILED sparse encoding not used"
+HLL_TEST_DISAGREE = "TESTFAILED dense/sparse disagree"
+HLL_TEST_ERROR = "TESTFAILED Too big error. card:{card} abserr:{error}"

@@ -41,6 +41,9 @@ STREAM: list[list[str]] = [
      "STOREDIST"],
     ["GEOSEARCHSTORE", "{t}geo3", "{t}geo", "FROMLONLAT", "15", "37", "BYRADIUS", "1", "m"],
     ["GEORADIUS", "{t}nogeo", "15", "37", "200", "km", "STORE", "{t}geo2"],
+    ["PFADD", "{t}hll", "a", "b"], ["PFADD", "{t}hll", "a"], ["PFADD", "{t}hll"],
+    ["PFCOUNT", "{t}hll"], ["PFMERGE", "{t}hll2", "{t}hll"], ["PFCOUNT", "{t}hll", "{t}hll2"],
+    ["PFADD", "{t}s2", "x"],
     ["GET", "{t}missing"], ["SET", "{t}fresh", "1"],
     ["SET", "{t}fresh", "2"], ["PSETEX", "{t}gone", "1", "v"],
 ]
