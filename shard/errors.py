@@ -169,6 +169,8 @@ SCRIPT_NON_LOCAL_KEY = "Script attempted to access a non local key in a cluster 
 SCRIPT_UNSUPPORTED = "This Redis command is not supported from scripts by Atoll"
 SCRIPT_TOO_LONG = ("Atoll stopped a script over keys of several shards: it ran longer than "
                    "busy-reply-threshold")
+FUNCTION_BAD_NAME = ("ERR Library names can only contain letters, numbers, or underscores(_) and "
+                     "must be at least one character long")
 SCRIPT_DEBUGGER = "ERR Atoll does not have the Lua debugger (SCRIPT DEBUG YES|SYNC)"
 
 # A multi-key entry caught by an online slot move with its keys now on several shards
