@@ -182,6 +182,23 @@ def library_records(registry: Registry | None) -> list[bytes]:
     return [bytes((OP_FUNCTION2,)) + rdb.string(lib.code) for lib in registry.libraries.values()]
 
 
+def library_preamble(shard: Any) -> bytes:
+    """The RDB records of ``shard``'s libraries (for its snapshot part or log base)."""
+    scripts = shard.scripts
+    return b"".join(library_records(scripts.functions if scripts is not None else None))
+
+
+def load_libraries(shard: Any, codes: list[bytes]) -> None:
+    """Libraries read from an RDB image (start-up, full sync, DEBUG RELOAD) into ``shard``."""
+    scripts = shard.scripts
+    if scripts is None:
+        scripts = shard.scripts = ScriptEngine(shard)
+    if scripts.functions is None:
+        scripts.functions = Registry(scripts)
+    for code in codes:
+        scripts.functions.create(code, True, 0)
+
+
 def _payload_codes(payload: bytes) -> list[bytes]:
     reader = Reader(payload[:-10])
     codes = []
@@ -326,7 +343,9 @@ def function_load(ctx: Ctx, args: list[bytes]) -> Any:
         if option.upper() != b"REPLACE":
             raise RedisError("ERR Unknown option given: " + option.decode("latin-1"))
         replace = True
-    return registry(ctx).create(args[-1], replace, LOAD_TIMEOUT)
+    name = registry(ctx).create(args[-1], replace, LOAD_TIMEOUT)
+    ctx.ks.dirty += 1  # recorded in the log and the replication stream
+    return name
 
 
 @command("FUNCTION DELETE library-name", 3, "write noscript", acl="@write @slow @scripting",
@@ -338,6 +357,7 @@ def function_delete(ctx: Ctx, args: list[bytes]) -> Any:
     if library is None:
         raise RedisError("ERR Library not found")
     reg.unlink(library)
+    ctx.ks.dirty += 1
     return OK
 
 
@@ -351,6 +371,7 @@ def function_flush(ctx: Ctx, args: list[bytes]) -> Any:
         raise RedisError("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
     reg = registry(ctx)
     reg.libraries, reg.functions = {}, {}
+    ctx.ks.dirty += 1
     return OK
 
 
@@ -366,6 +387,7 @@ def function_restore(ctx: Ctx, args: list[bytes]) -> Any:
         raise RedisError("ERR Wrong restore policy given, value should be either FLUSH, APPEND "
                          "or REPLACE.")
     registry(ctx).restore(args[1], policy)
+    ctx.ks.dirty += 1
     return OK
 
 
