@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+import shard.functions  # noqa: F401  (declares the FUNCTION container this module extends)
 import shard.scripting  # noqa: F401  (declares the SCRIPT container this module extends)
 from gateway import cross
 from gateway.links import ShardLink
@@ -126,6 +127,24 @@ def script_kill(conn: ClientConnection, argv: list[bytes]) -> Any:
     return kill()
 
 
+@command("FUNCTION KILL", 2, "noscript allow_busy", acl="@slow @scripting", route=G,
+         parent="function", group="scripting", since="7.0.0",
+         summary="Kill the function currently in execution.")
+def function_kill(conn: ClientConnection, argv: list[bytes]) -> Any:
+    """As SCRIPT KILL: the shard running a busy function answers from its hook."""
+
+    async def kill() -> Any:
+        answers = await cross.all_shards(conn.gateway, conn, [b"__function_kill"])
+        if any(answer == OK or answer == b"OK" for answer in answers):
+            return OK
+        for answer in answers:
+            if isinstance(answer, RedisError) and answer.code != "NOTBUSY":
+                raise answer
+        raise RedisError(errors.NOTBUSY)
+
+    return kill()
+
+
 @command("SCRIPT DEBUG YES | SYNC | NO", 3, "noscript", acl="@slow @scripting", route=G,
          parent="script", group="scripting", since="3.2.0",
          summary="Set the debug mode for executed scripts.")
@@ -147,6 +166,14 @@ async def across_shards(tx: Transaction, conn: ClientConnection, spec: CommandSp
             raise RedisError(errors.NOSCRIPT)
         spec = TABLE["eval_ro" if spec.name == "evalsha_ro" else "eval"]
         argv = [spec.name.encode(), body, *argv[2:]]
+    elif spec.name.startswith("fcall"):
+        code = await tx.call_key(argv[positions[0]], conn.db, [b"__function_code", argv[1]])
+        if code is None:
+            raise RedisError("ERR Function not found")
+        read_only = b"1" if spec.name == "fcall_ro" else b"0"
+        spec = TABLE["__fcall_with"]
+        argv = [b"__fcall_with", code, read_only, *argv[1:]]
+        positions = [position + 2 for position in positions]
     return await cross.via_scratch(tx, conn, spec, argv, positions)
 
 

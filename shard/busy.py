@@ -82,8 +82,8 @@ def _answer(shard: Any, identity: bytes, meta: int, argv: list[Any]) -> Any:
     if meta & wire.RUN:
         return [_reply(shard, meta, RedisError(errors.BUSY_SCRIPT)) for _ in argv]
     name = argv[0]
-    if name == b"__script_kill":
-        return _reply(shard, meta, shard.scripts.kill())
+    if name == b"__script_kill" or name == b"__function_kill":
+        return _reply(shard, meta, shard.scripts.kill(name == b"__function_kill"))
     if name[:2] == b"__":
         token = shard.blocked.next_token
         shard.blocked.next_token += 1

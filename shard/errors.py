@@ -158,6 +158,8 @@ BAD_DATA_FORMAT = "ERR Bad data format"
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 BUSY_SCRIPT = ("BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
                "SHUTDOWN NOSAVE.")
+BUSY_FUNCTION = ("BUSY Redis is busy running a script. You can only call FUNCTION KILL or "
+                 "SHUTDOWN NOSAVE.")
 NOTBUSY = "NOTBUSY No scripts in execution right now."
 UNKILLABLE = ("UNKILLABLE Sorry the script already executed write commands against the dataset. "
               "You can either wait the script termination or kill the server in a hard way using "

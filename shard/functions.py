@@ -24,7 +24,7 @@ from shard.glob import compile_glob
 from shard.lua_env import ScriptError, lua_type
 from shard.reply import OK, SetReply, Simple
 from shard.scripting import ScriptEngine, engine
-from shard.table import FANOUT, command, container, numkeys_at
+from shard.table import FANOUT, INTERNAL, command, container, numkeys_at
 
 OP_FUNCTION2 = 245
 LOAD_TIMEOUT = 0.5  # seconds a library's code may run at FUNCTION LOAD
@@ -485,3 +485,29 @@ def call(ctx: Ctx, args: list[bytes], read_only_command: bool) -> Any:
     return scripts.invoke(ctx, function.name.decode("latin-1"), function.callback,
                           read_only or read_only_command, args[2:2 + numkeys],
                           args[2 + numkeys:], as_function=True)
+
+
+@command("__FUNCTION_CODE function", 2, "admin", route=INTERNAL)
+def function_code(ctx: Ctx, args: list[bytes]) -> Any:
+    """The code of the library holding ``function`` (or nil): FCALL over keys of several
+    shards runs in the gateway's scratch keyspace, which loads it there."""
+    function = registry(ctx).functions.get(args[0])
+    return function.library.code if function is not None else None
+
+
+@command("__FCALL_WITH code ro function numkeys [key ...] [arg ...]", -5, "admin",
+         route=INTERNAL, keys_fn=numkeys_at(4))
+def fcall_with(ctx: Ctx, args: list[bytes]) -> Any:
+    """FCALL in a keyspace that may not hold the library yet (the gateway's scratch one)."""
+    reg = registry(ctx)
+    function = reg.functions.get(args[2])
+    if function is None or function.library.code != args[0]:
+        reg.create(args[0], True, 0)
+    return call(ctx, args[2:], read_only_command=args[1] == b"1")
+
+
+@command("__FUNCTION_KILL", 1, "admin", route=INTERNAL)
+def function_kill(ctx: Ctx, args: list[bytes]) -> Any:
+    """NOTBUSY: a shard running a busy function answers FUNCTION KILL from its hook
+    (``shard/busy.py``), so reaching this handler means nothing is running."""
+    raise RedisError(errors.NOTBUSY)

@@ -52,7 +52,7 @@ class Run:
     """The state of the script being run."""
 
     __slots__ = ("sha", "db", "resp3", "read_only", "wrote", "started", "busy", "killed",
-                 "caller")
+                 "caller", "is_function")
 
     def __init__(self, sha: str, db: int, read_only: bool) -> None:
         self.sha = sha
@@ -64,6 +64,7 @@ class Run:
         self.busy = False
         self.killed = False
         self.caller = b""  # the gateway whose entry runs the script
+        self.is_function = False  # FCALL (FUNCTION KILL stops it) rather than EVAL
 
 
 class ScriptEngine:
@@ -155,6 +156,7 @@ class ScriptEngine:
         lua_keys = self.lua.table_from(keys)
         lua_argv = self.lua.table_from(argv)
         run = self.run = Run(name, ctx.db.index, read_only)
+        run.is_function = as_function
         shard = self.shard
         if shard is not None:
             run.caller = shard.current_identity
@@ -193,13 +195,15 @@ class ScriptEngine:
                              "command")
         self.functions.register(self.loading, args)
 
-    def kill(self) -> Any:
-        """SCRIPT KILL, asked while the shard is busy."""
+    def kill(self, function_kill: bool = False) -> Any:
+        """SCRIPT KILL (or FUNCTION KILL), asked while the shard is busy."""
         run = self.run
         if run is None or not run.busy:
             return RedisError(errors.NOTBUSY)
         if run.wrote:
             return RedisError(errors.UNKILLABLE)
+        if run.is_function != function_kill:  # each KILL stops only its own kind
+            return RedisError(errors.BUSY_SCRIPT if function_kill else errors.BUSY_FUNCTION)
         run.killed = True
         return OK
 
