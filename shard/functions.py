@@ -12,6 +12,8 @@ RDB written by shard 0 only (``library_records``) and in FUNCTION DUMP payloads.
 
 from __future__ import annotations
 
+import shlex
+import time
 from typing import Any
 
 from persistence import rdb
@@ -50,7 +52,7 @@ class Library:
     def __init__(self, name: bytes, code: bytes) -> None:
         self.name = name
         self.code = code
-        self.functions: dict[bytes, Function] = {}
+        self.functions: dict[bytes, Function] = {}  # by name as registered
 
 
 class Registry:
@@ -59,16 +61,16 @@ class Registry:
     def __init__(self, scripts: ScriptEngine) -> None:
         self.scripts = scripts
         self.libraries: dict[bytes, Library] = {}
-        self.functions: dict[bytes, Function] = {}
+        self.functions: dict[bytes, Function] = {}  # by lowercased name, as Redis finds them
 
     def link(self, library: Library) -> None:
         self.libraries[library.name] = library
-        self.functions.update(library.functions)
+        self.functions.update((name.lower(), f) for name, f in library.functions.items())
 
     def unlink(self, library: Library) -> None:
         del self.libraries[library.name]
         for name in library.functions:
-            del self.functions[name]
+            del self.functions[name.lower()]
 
     def create(self, code: bytes, replace: bool, timeout: float) -> bytes:
         """Compile and register the library in ``code``; its name, or RedisError."""
@@ -87,7 +89,7 @@ class Registry:
             if not library.functions:
                 raise RedisError("ERR No functions registered")
             for fname in library.functions:
-                if fname in self.functions:
+                if fname.lower() in self.functions:
                     raise RedisError(f"ERR Function {fname.decode('latin-1')} already exists")
         except RedisError:
             if old is not None:
@@ -158,10 +160,10 @@ class Registry:
                 raise RedisError(f"ERR Library {name.decode('latin-1')} already exists")
             self.unlink(old)
             replaced.append(old)
-        for fname in staged.functions:
-            if fname in self.functions:
+        for function in staged.functions.values():
+            if function.name.lower() in self.functions:
                 self._relink(replaced)
-                raise RedisError(f"ERR Function {fname.decode('latin-1')} already exists")
+                raise RedisError(f"ERR Function {function.name.decode('latin-1')} already exists")
         for library in staged.libraries.values():
             self.link(library)
 
@@ -223,7 +225,10 @@ def _metadata(code: bytes) -> tuple[bytes, bytes]:
     end = code.find(b"\n")
     if end < 0:
         raise RedisError("ERR Invalid library metadata")
-    parts = code[:end].split()
+    try:  # split like redis-cli arguments: name="x y" is one part
+        parts = [p.encode("latin-1") for p in shlex.split(code[:end].decode("latin-1"))]
+    except ValueError:
+        parts = []
     if not parts:
         raise RedisError("ERR Invalid library metadata")
     name = None
@@ -439,15 +444,25 @@ def _describe(function: Function) -> dict[bytes, Any]:
             b"flags": SetReply(Simple(flag.encode()) for flag in function.flags)}
 
 
-@command("FUNCTION STATS", 2, "noscript allow_busy", acl="@slow @scripting", parent="function",
-         group="scripting", since="7.0.0",
-         summary="Return information about the function currently running (name, description, "
-                 "duration)")
-def function_stats(ctx: Ctx, args: list[bytes]) -> Any:
-    reg = registry(ctx)
-    return {b"running_script": None,
-            b"engines": {b"LUA": {b"libraries_count": len(reg.libraries),
-                                  b"functions_count": len(reg.functions)}}}
+@command("__FUNCTION_STATS", 1, "admin", route=INTERNAL)
+def function_stats_part(ctx: Ctx, args: list[bytes]) -> Any:
+    """This shard's part of FUNCTION STATS (a busy shard answers from its hook)."""
+    return stats_part(ctx.shard)
+
+
+def stats_part(shard: Any) -> list[Any]:
+    """[running, libraries, functions]: running is None, b"eval" for a script, or
+    [name, command, duration ms] for a function."""
+    scripts = shard.scripts
+    reg = scripts.functions if scripts is not None else None
+    counts = [len(reg.libraries), len(reg.functions)] if reg is not None else [0, 0]
+    run = scripts.run if scripts is not None else None
+    if run is None:
+        return [None, *counts]
+    if not run.is_function:
+        return [b"eval", *counts]
+    elapsed = int((time.monotonic() - run.started) * 1000)
+    return [[run.sha.encode("latin-1"), run.command, elapsed], *counts]
 
 
 # FCALL's flags follow EVAL's; the function's own flags (no-writes ...) are checked at run.
@@ -470,7 +485,7 @@ def fcall_ro(ctx: Ctx, args: list[bytes]) -> Any:
 
 
 def call(ctx: Ctx, args: list[bytes], read_only_command: bool) -> Any:
-    function = registry(ctx).functions.get(args[0])
+    function = registry(ctx).functions.get(args[0].lower())  # names ignore case here
     if function is None:
         raise RedisError("ERR Function not found")
     numkeys = int_arg(args[1], "ERR Bad number of keys provided")
@@ -484,14 +499,15 @@ def call(ctx: Ctx, args: list[bytes], read_only_command: bool) -> Any:
     scripts = engine(ctx)
     return scripts.invoke(ctx, function.name.decode("latin-1"), function.callback,
                           read_only or read_only_command, args[2:2 + numkeys],
-                          args[2 + numkeys:], as_function=True)
+                          args[2 + numkeys:], as_function=True,
+                          command=[b"fcall_ro" if read_only_command else b"fcall", *args])
 
 
 @command("__FUNCTION_CODE function", 2, "admin", route=INTERNAL)
 def function_code(ctx: Ctx, args: list[bytes]) -> Any:
     """The code of the library holding ``function`` (or nil): FCALL over keys of several
     shards runs in the gateway's scratch keyspace, which loads it there."""
-    function = registry(ctx).functions.get(args[0])
+    function = registry(ctx).functions.get(args[0].lower())
     return function.library.code if function is not None else None
 
 
@@ -500,7 +516,7 @@ def function_code(ctx: Ctx, args: list[bytes]) -> Any:
 def fcall_with(ctx: Ctx, args: list[bytes]) -> Any:
     """FCALL in a keyspace that may not hold the library yet (the gateway's scratch one)."""
     reg = registry(ctx)
-    function = reg.functions.get(args[2])
+    function = reg.functions.get(args[2].lower())
     if function is None or function.library.code != args[0]:
         reg.create(args[0], True, 0)
     return call(ctx, args[2:], read_only_command=args[1] == b"1")

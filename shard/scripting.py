@@ -52,7 +52,7 @@ class Run:
     """The state of the script being run."""
 
     __slots__ = ("sha", "db", "resp3", "read_only", "wrote", "started", "busy", "killed",
-                 "caller", "is_function")
+                 "caller", "is_function", "command")
 
     def __init__(self, sha: str, db: int, read_only: bool) -> None:
         self.sha = sha
@@ -65,6 +65,7 @@ class Run:
         self.killed = False
         self.caller = b""  # the gateway whose entry runs the script
         self.is_function = False  # FCALL (FUNCTION KILL stops it) rather than EVAL
+        self.command: list[bytes] = []  # the FCALL as run (FUNCTION STATS shows it)
 
 
 class ScriptEngine:
@@ -146,7 +147,8 @@ class ScriptEngine:
                            args[2:2 + numkeys], args[2 + numkeys:])
 
     def invoke(self, ctx: Ctx, name: str, function: Any, read_only: bool, keys: list[bytes],
-               argv: list[bytes], as_function: bool = False) -> Any:
+               argv: list[bytes], as_function: bool = False,
+               command: list[bytes] | None = None) -> Any:
         """Run a compiled script (KEYS/ARGV globals) or a library function (called with
         the keys and args tables) under the busy-script machinery."""
         if self.run is not None:  # redis.call('eval') is refused before getting here
@@ -157,6 +159,7 @@ class ScriptEngine:
         lua_argv = self.lua.table_from(argv)
         run = self.run = Run(name, ctx.db.index, read_only)
         run.is_function = as_function
+        run.command = command or []
         shard = self.shard
         if shard is not None:
             run.caller = shard.current_identity
