@@ -12,10 +12,10 @@ RDB written by shard 0 only (``library_records``) and in FUNCTION DUMP payloads.
 
 from __future__ import annotations
 
-import shlex
 import time
 from typing import Any
 
+from gateway.protocol import split_inline
 from persistence import rdb
 from persistence.crc64 import crc64
 from persistence.rdb_reader import Reader
@@ -225,10 +225,8 @@ def _metadata(code: bytes) -> tuple[bytes, bytes]:
     end = code.find(b"\n")
     if end < 0:
         raise RedisError("ERR Invalid library metadata")
-    try:  # split like redis-cli arguments: name="x y" is one part
-        parts = [p.encode("latin-1") for p in shlex.split(code[:end].decode("latin-1"))]
-    except ValueError:
-        parts = []
+    # Split as Redis does (sdssplitargs): quotes group, a backslash outside them is literal.
+    parts = split_inline(code[:end]) or []
     if not parts:
         raise RedisError("ERR Invalid library metadata")
     name = None

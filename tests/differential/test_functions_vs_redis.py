@@ -45,6 +45,8 @@ BAD_LOADS = [
     b"#!lua name=x foo=bar\nreturn 1",
     b"#!nosuch name=x\nreturn 1",
     b"#!lua name=bad-name\nreturn 1",
+    b"#!lua name=bad\\0name\nreturn 1",  # a backslash outside quotes is literal
+    b'#!lua name="quoted"\nredis.register_function("q", function() return 1 end)',
     b"#!lua name=empty\nlocal a = 1",
     b"#!lua name=x\nlocal a = 1 +",
     b"#!lua name=x\nerror('oops')",
