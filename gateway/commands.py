@@ -333,27 +333,6 @@ def config_resetstat(conn: ClientConnection, argv: list[bytes]) -> Any:
     return reset_everywhere(conn.gateway, conn)
 
 
-# --- FUNCTION (no libraries can be loaded yet, so these answers are complete) ---------
-
-container("function", acl="@slow", group="scripting", since="7.0.0",
-          summary="A container for function commands")
-
-
-@command("FUNCTION FLUSH [ASYNC | SYNC]", -2, "write noscript", acl="@write @slow @scripting",
-         route=G, parent="function", since="7.0.0", summary="Deleting all functions")
-def function_flush(conn: ClientConnection, argv: list[bytes]) -> Any:
-    if len(argv) > 3 or (len(argv) == 3 and argv[2].upper() not in (b"ASYNC", b"SYNC")):
-        raise RedisError("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
-    return OK
-
-
-@command("FUNCTION LIST [LIBRARYNAME library-name-pattern] [WITHCODE]", -2, "noscript",
-         acl="@slow @scripting", route=G, parent="function", since="7.0.0",
-         summary="List information about all the functions")
-def function_list(conn: ClientConnection, argv: list[bytes]) -> Any:
-    return []
-
-
 # --- SCAN ------------------------------------------------------------------------------
 
 SHARD_BITS = 10

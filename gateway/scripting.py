@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+import shard.functions  # noqa: F401  (declares the FUNCTION container this module extends)
 import shard.scripting  # noqa: F401  (declares the SCRIPT container this module extends)
 from gateway import cross
 from gateway.links import ShardLink
@@ -48,6 +49,10 @@ def busy_changed(gw: Gateway, link: ShardLink, busy: Any) -> None:
         gw.busy_shards.add(link.index)
     else:
         gw.busy_shards.discard(link.index)
+    if busy == 2:  # a function, not a script: BUSY names FUNCTION KILL
+        BUSY_FUNCTION_SHARDS.setdefault(id(gw), set()).add(link.index)
+    else:
+        BUSY_FUNCTION_SHARDS.get(id(gw), set()).discard(link.index)
     gw.router.refresh_hot()
 
 
@@ -74,19 +79,24 @@ def intercept(router: Router, conn: ClientConnection, spec: CommandSpec,
     return False
 
 
+# Per gateway (by id): the shards whose busy script is a function.
+BUSY_FUNCTION_SHARDS: dict[int, set[int]] = {}
+
+
 def refuse_busy(conn: ClientConnection, spec: CommandSpec) -> None:
     """Redis' rejectCommand during a slow script."""
     from gateway.transactions import forget_watches
 
+    text = errors.BUSY_FUNCTION if BUSY_FUNCTION_SHARDS.get(id(conn.gateway)) else errors.BUSY_SCRIPT
     if spec.name == "exec":
         conn.multi = None
         forget_watches(conn)
-        line = errors.EXECABORT_BECAUSE.format(error=errors.BUSY_SCRIPT)
+        line = errors.EXECABORT_BECAUSE.format(error=text)
         conn.reply(RedisError(line).line())
         return
     if conn.multi is not None:
         conn.multi_error = True
-    conn.reply(RedisError(errors.BUSY_SCRIPT).line())
+    conn.reply(RedisError(text).line())
 
 
 def load_everywhere(gw: Gateway, body: bytes) -> None:
@@ -126,6 +136,48 @@ def script_kill(conn: ClientConnection, argv: list[bytes]) -> Any:
     return kill()
 
 
+@command("FUNCTION KILL", 2, "noscript allow_busy", acl="@slow @scripting", route=G,
+         parent="function", group="scripting", since="7.0.0",
+         summary="Kill the function currently in execution.")
+def function_kill(conn: ClientConnection, argv: list[bytes]) -> Any:
+    """As SCRIPT KILL: the shard running a busy function answers from its hook."""
+
+    async def kill() -> Any:
+        answers = await cross.all_shards(conn.gateway, conn, [b"__function_kill"])
+        if any(answer == OK or answer == b"OK" for answer in answers):
+            return OK
+        for answer in answers:
+            if isinstance(answer, RedisError) and answer.code != "NOTBUSY":
+                raise answer
+        raise RedisError(errors.NOTBUSY)
+
+    return kill()
+
+
+@command("FUNCTION STATS", 2, "noscript allow_busy", acl="@slow @scripting", route=G,
+         parent="function", group="scripting", since="7.0.0",
+         summary="Return information about the function currently running")
+def function_stats(conn: ClientConnection, argv: list[bytes]) -> Any:
+    """Every shard holds the same libraries; the busy one (if any) tells what runs."""
+
+    async def stats() -> Any:
+        answers = await cross.all_shards(conn.gateway, conn, [b"__function_stats"])
+        cross._raise_first_error(answers)
+        running = None
+        for part in answers:
+            if part[0] == b"eval":
+                raise RedisError(errors.BUSY_SCRIPT)
+            if part[0] is not None:
+                name, command, elapsed = part[0]
+                running = {b"name": name, b"command": command, b"duration_ms": elapsed}
+        libraries, functions = answers[0][1], answers[0][2]
+        return {b"running_script": running,
+                b"engines": {b"LUA": {b"libraries_count": libraries,
+                                      b"functions_count": functions}}}
+
+    return stats()
+
+
 @command("SCRIPT DEBUG YES | SYNC | NO", 3, "noscript", acl="@slow @scripting", route=G,
          parent="script", group="scripting", since="3.2.0",
          summary="Set the debug mode for executed scripts.")
@@ -147,6 +199,14 @@ async def across_shards(tx: Transaction, conn: ClientConnection, spec: CommandSp
             raise RedisError(errors.NOSCRIPT)
         spec = TABLE["eval_ro" if spec.name == "evalsha_ro" else "eval"]
         argv = [spec.name.encode(), body, *argv[2:]]
+    elif spec.name.startswith("fcall"):
+        code = await tx.call_key(argv[positions[0]], conn.db, [b"__function_code", argv[1]])
+        if code is None:
+            raise RedisError("ERR Function not found")
+        read_only = b"1" if spec.name == "fcall_ro" else b"0"
+        spec = TABLE["__fcall_with"]
+        argv = [b"__fcall_with", code, read_only, *argv[1:]]
+        positions = [position + 2 for position in positions]
     return await cross.via_scratch(tx, conn, spec, argv, positions)
 
 

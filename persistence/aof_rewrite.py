@@ -27,6 +27,12 @@ log = logging.getLogger("atoll.shard")
 REWRITE_TOKEN = b"aof-rewrite"
 
 
+def library_preamble(executor: Any) -> bytes:
+    from shard.functions import library_preamble as preamble
+
+    return preamble(executor)
+
+
 def _temp(config: dict[str, Any], index: int, what: str) -> str:
     return os.path.join(aof_dir(config), f"temp-{what}-shard-{index}.aof")
 
@@ -36,7 +42,7 @@ def write_base(executor: Any, path: str) -> None:
     rename."""
     ks = executor.ks
     part = _temp(executor.config, executor.index, "part")
-    job = SnapshotJob(REWRITE_TOKEN, part, ks.dbs, ks.dirty)
+    job = SnapshotJob(REWRITE_TOKEN, part, ks.dbs, ks.dirty, library_preamble(executor))
     try:
         job.complete()
         if job.error:
@@ -133,7 +139,7 @@ class AofState:
         ks = executor.ks
         part = _temp(executor.config, executor.index, "part")
         os.makedirs(aof_dir(executor.config), exist_ok=True)
-        job = SnapshotJob(REWRITE_TOKEN, part, ks.dbs, ks.dirty)
+        job = SnapshotJob(REWRITE_TOKEN, part, ks.dbs, ks.dirty, library_preamble(executor))
         executor.persistence.job = job
         if executor.effects is None:
             executor.effects = Effects()

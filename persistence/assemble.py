@@ -39,9 +39,10 @@ def assemble(target: str, parts: list[tuple[str, list[list[int]]]]) -> int:
             crc = crc64(head, 0)
             out.write(head)
             for db in sorted(by_db):
-                select = rdb.select_db(db, *counts[db])
-                crc = crc64(select, crc)
-                out.write(select)
+                if db >= 0:  # -1: the function libraries, which precede every database
+                    select = rdb.select_db(db, *counts[db])
+                    crc = crc64(select, crc)
+                    out.write(select)
                 for path, offset, size in by_db[db]:
                     source = files.get(path) or files.setdefault(path, open(path, "rb"))  # noqa: SIM115
                     source.seek(offset)

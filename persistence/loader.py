@@ -63,6 +63,10 @@ def load_records(executor: Any, reader: FileReader, index: int, shards: int) -> 
         else:
             db.lru[record.key] = ks.lru_clock
         loaded += 1
+    if reader.libraries:  # every shard keeps every library
+        from shard.functions import load_libraries
+
+        load_libraries(executor, reader.libraries)
     return loaded, expired
 
 

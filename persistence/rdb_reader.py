@@ -279,6 +279,7 @@ class FileReader:
         self.aux: dict[bytes, bytes] = {}
         self.skipped = 0
         self.functions = 0
+        self.libraries: list[bytes] = []
         self.end = 0
 
     def records(self) -> Iterator[Record]:
@@ -310,7 +311,7 @@ class FileReader:
                 name = r.string()
                 self.aux[name] = r.string()
             elif op == R.OP_FUNCTION2:
-                r.string()  # a function library: Atoll has no functions, so it is dropped
+                self.libraries.append(r.string())  # a function library's code
                 self.functions += 1
             elif op in (R.OP_MODULE_AUX, R.OP_FUNCTION):
                 raise RdbError("module or pre-release function data are not supported by Atoll")

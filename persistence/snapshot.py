@@ -31,7 +31,8 @@ COMPLETE_FIRST = {"flushall", "flushdb", "swapdb", "move", "copy", "__import"}
 
 
 class SnapshotJob:
-    def __init__(self, token: bytes, path: str, dbs: list[Database], dirty: int) -> None:
+    def __init__(self, token: bytes, path: str, dbs: list[Database], dirty: int,
+                 preamble: bytes = b"") -> None:
         self.token = token
         self.path = path
         self.dbs = dbs
@@ -50,6 +51,10 @@ class SnapshotJob:
         self.keys = 0
         self.expires = 0
         self.sections: list[list[int]] = []  # [db, offset, length, keys, expires]
+        if preamble:  # function libraries: a section of "database -1", before the keys
+            self.file.write(preamble)
+            self.offset = self.section_start = len(preamble)
+            self.sections.append([-1, 0, len(preamble), 0, 0])
         self.running = True
         self.error = ""
 

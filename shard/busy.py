@@ -27,7 +27,8 @@ from shard.reply import encode
 
 
 def entered(shard: Any) -> None:
-    _notify(shard, 1)
+    run = shard.scripts.run if shard.scripts is not None else None
+    _notify(shard, 2 if run is not None and run.is_function else 1)  # 2: a function (FCALL)
 
 
 def left(shard: Any) -> None:
@@ -79,17 +80,28 @@ def poll(shard: Any) -> None:
 
 
 def _answer(shard: Any, identity: bytes, meta: int, argv: list[Any]) -> Any:
+    busy_error = RedisError(_busy_text(shard))
     if meta & wire.RUN:
-        return [_reply(shard, meta, RedisError(errors.BUSY_SCRIPT)) for _ in argv]
+        return [_reply(shard, meta, busy_error) for _ in argv]
     name = argv[0]
-    if name == b"__script_kill":
-        return _reply(shard, meta, shard.scripts.kill())
+    if name == b"__function_stats":
+        from shard.functions import stats_part
+
+        return _reply(shard, meta, stats_part(shard))
+    if name == b"__script_kill" or name == b"__function_kill":
+        return _reply(shard, meta, shard.scripts.kill(name == b"__function_kill"))
     if name[:2] == b"__":
         token = shard.blocked.next_token
         shard.blocked.next_token += 1
         shard.busy_deferred.append((identity, token, meta, argv))
         return wire.Deferred(token)
-    return _reply(shard, meta, RedisError(errors.BUSY_SCRIPT))
+    return _reply(shard, meta, busy_error)
+
+
+def _busy_text(shard: Any) -> str:
+    """Redis names the KILL that would help: SCRIPT KILL for EVAL, FUNCTION KILL for FCALL."""
+    run = shard.scripts.run
+    return errors.BUSY_FUNCTION if run is not None and run.is_function else errors.BUSY_SCRIPT
 
 
 def _reply(shard: Any, meta: int, value: Any) -> Any:

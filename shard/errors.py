@@ -158,6 +158,8 @@ BAD_DATA_FORMAT = "ERR Bad data format"
 NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
 BUSY_SCRIPT = ("BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
                "SHUTDOWN NOSAVE.")
+BUSY_FUNCTION = ("BUSY Redis is busy running a script. You can only call FUNCTION KILL or "
+                 "SHUTDOWN NOSAVE.")
 NOTBUSY = "NOTBUSY No scripts in execution right now."
 UNKILLABLE = ("UNKILLABLE Sorry the script already executed write commands against the dataset. "
               "You can either wait the script termination or kill the server in a hard way using "
@@ -169,6 +171,8 @@ SCRIPT_NON_LOCAL_KEY = "Script attempted to access a non local key in a cluster 
 SCRIPT_UNSUPPORTED = "This Redis command is not supported from scripts by Atoll"
 SCRIPT_TOO_LONG = ("Atoll stopped a script over keys of several shards: it ran longer than "
                    "busy-reply-threshold")
+FUNCTION_BAD_NAME = ("ERR Library names can only contain letters, numbers, or underscores(_) and "
+                     "must be at least one character long")
 SCRIPT_DEBUGGER = "ERR Atoll does not have the Lua debugger (SCRIPT DEBUG YES|SYNC)"
 
 # A multi-key entry caught by an online slot move with its keys now on several shards

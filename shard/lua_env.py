@@ -125,7 +125,7 @@ local function on_error(err)
   for level = 2, 20 do
     local info = dbg.getinfo(level, 'Sl')
     if not info then break end
-    if info.source == '@user_script' then
+    if info.source == '@user_script' or info.source == '@user_function' then
       source, line = info.source, info.currentline
       break
     end
@@ -144,7 +144,7 @@ local function hook()
   local verdict = hook_check()
   -- Only the script itself is stopped, not the error handler or the code around it.
   local where = verdict and dbg.getinfo(2, 'S')
-  if where and where.source == '@user_script' then
+  if where and (where.source == '@user_script' or where.source == '@user_function') then
     dbg.sethook(hook, 'l')  -- from now on at every line: pcall cannot swallow the kill
     error(verdict)
   end
@@ -194,7 +194,60 @@ local function run(fn, keys, argv, count)
   return ok, result
 end
 
-return compile_script, run
+-- Functions (FUNCTION LOAD): a library's code runs once with only the load API in reach
+-- (redis.register_function, redis.log ...); the functions it registers keep the same
+-- environment, which shows the whole API once loading is over.
+local setfenv = setfenv
+local loading = false
+local function missing(key)
+  error("Script attempted to access nonexistent global variable '" .. tostring(key) .. "'", 3)
+end
+local load_names = {log = true, LOG_DEBUG = true, LOG_VERBOSE = true, LOG_NOTICE = true,
+                    LOG_WARNING = true, REDIS_VERSION = true, REDIS_VERSION_NUM = true}
+local load_redis = setmetatable({}, {
+  __index = function(_, key)
+    if key == 'register_function' then return api.register_function end
+    if load_names[key] then return rawget(redis, key) end
+    missing(key)
+  end,
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+local library_env = setmetatable({}, {
+  __index = function(_, key)
+    local value
+    if loading then
+      if key == 'redis' then value = load_redis end
+    else
+      value = rawget(_G, key)
+    end
+    if value == nil then missing(key) end
+    return value
+  end,
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+
+local function load_library(body, count)
+  local fn, err = compile(body, '@user_function')
+  if not fn then return false, err end
+  setfenv(fn, library_env)
+  loading = true
+  if count > 0 then dbg.sethook(hook, '', count) end
+  local ok, result = xpcall(fn, on_error)
+  dbg.sethook()
+  loading = false
+  return ok, result
+end
+
+local function run_function(fn, keys, argv, count)
+  if count > 0 then dbg.sethook(hook, '', count) end
+  local ok, result = xpcall(function() return fn(keys, argv) end, on_error)
+  dbg.sethook()
+  return ok, result
+end
+
+return compile_script, run, load_library, run_function
 """
 
 

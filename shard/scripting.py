@@ -52,7 +52,7 @@ class Run:
     """The state of the script being run."""
 
     __slots__ = ("sha", "db", "resp3", "read_only", "wrote", "started", "busy", "killed",
-                 "caller")
+                 "caller", "is_function", "command")
 
     def __init__(self, sha: str, db: int, read_only: bool) -> None:
         self.sha = sha
@@ -64,6 +64,8 @@ class Run:
         self.busy = False
         self.killed = False
         self.caller = b""  # the gateway whose entry runs the script
+        self.is_function = False  # FCALL (FUNCTION KILL stops it) rather than EVAL
+        self.command: list[bytes] = []  # the FCALL as run (FUNCTION STATS shows it)
 
 
 class ScriptEngine:
@@ -87,12 +89,17 @@ class ScriptEngine:
             b"log": self._log, b"setresp": self._setresp, b"set_repl": self._set_repl,
             b"acl_check_cmd": self._acl_check_cmd, b"rand": self.rand.random,
             b"seed": self.rand.seed, b"hook": self._hook, b"json_null": lua_libs.JSON_NULL,
+            b"register_function": self._register_function,
             b"libs": self.lua.table_from({
                 name: self.lua.table_from({k: raising(f) if callable(f) else f
                                            for k, f in lib.items()})
                 for name, lib in libs.items()}),
         })
-        self._compile, self._run = self.lua.execute(PRELUDE, api)
+        self._compile, self._run, self._load_library, self._run_function = self.lua.execute(
+            PRELUDE, api)
+        self.functions: Any = None  # the FUNCTION libraries (shard/functions.py), made on use
+        self.loading: Any = None  # the library whose code FUNCTION LOAD runs
+        self.load_deadline = 0.0
         # Where keys live: the shard owns the slots the gateway's links assign it.
         self.nshards = int(shard.config.get("shards", 1) or 1) if shard is not None else 1
         self.index = shard.index if shard is not None else 0
@@ -136,39 +143,70 @@ class ScriptEngine:
             raise RedisError("ERR Can not execute a script with write flag using *_ro command.")
         if self.run is not None:  # redis.call('eval') is refused before getting here
             raise RedisError("ERR This Redis command is not allowed from script")
+        return self.invoke(ctx, sha, script.function, ro_command or script.read_only,
+                           args[2:2 + numkeys], args[2 + numkeys:])
+
+    def invoke(self, ctx: Ctx, name: str, function: Any, read_only: bool, keys: list[bytes],
+               argv: list[bytes], as_function: bool = False,
+               command: list[bytes] | None = None) -> Any:
+        """Run a compiled script (KEYS/ARGV globals) or a library function (called with
+        the keys and args tables) under the busy-script machinery."""
+        if self.run is not None:  # redis.call('eval') is refused before getting here
+            raise RedisError("ERR This Redis command is not allowed from script")
         if self.index < 0:  # the gateway's scratch keyspace holds only the declared keys
-            self.local_keys = set(args[2:2 + numkeys])
-        keys = self.lua.table_from(args[2:2 + numkeys])
-        argv = self.lua.table_from(args[2 + numkeys:])
-        run = self.run = Run(sha, ctx.db.index, ro_command or script.read_only)
+            self.local_keys = set(keys)
+        lua_keys = self.lua.table_from(keys)
+        lua_argv = self.lua.table_from(argv)
+        run = self.run = Run(name, ctx.db.index, read_only)
+        run.is_function = as_function
+        run.command = command or []
         shard = self.shard
         if shard is not None:
             run.caller = shard.current_identity
             self.gateways.add(run.caller)
         resp3, db, spec = ctx.resp3, ctx.db, ctx.spec
         threshold = int(ctx.config.get("busy-reply-threshold", 5000) or 0)
+        runner = self._run_function if as_function else self._run
         try:
-            ok, result = self._run(script.function, keys, argv,
-                                   HOOK_INSTRUCTIONS if threshold > 0 else 0)
+            ok, result = runner(function, lua_keys, lua_argv,
+                                HOOK_INSTRUCTIONS if threshold > 0 else 0)
         finally:
             self.run = None
             ctx.resp3, ctx.db, ctx.spec = resp3, db, spec
             if run.busy and shard is not None:
                 busy.left(shard)
         if not ok:
-            return RedisError(_failure(result, sha))
+            return RedisError(_failure(result, name))
         reply = to_resp(result, run.resp3, resp3)
         if reply[:1] == b"-":
             return RedisError(reply[1:-2].decode("latin-1"))
         return Raw(reply)
 
-    def kill(self) -> Any:
-        """SCRIPT KILL, asked while the shard is busy."""
+    def load_library(self, body: bytes, library: Any, timeout: float) -> tuple[bool, Any]:
+        """Run a library's code (FUNCTION LOAD) so it registers its functions."""
+        self.loading = library
+        self.load_deadline = time.monotonic() + timeout if timeout > 0 else 0.0
+        try:
+            ok, result = self._load_library(body, HOOK_INSTRUCTIONS if timeout > 0 else 0)
+        finally:
+            self.loading = None
+        return ok, result
+
+    def _register_function(self, *args: Any) -> None:
+        if self.loading is None:
+            raise self._fail("redis.register_function can only be called on FUNCTION LOAD "
+                             "command")
+        self.functions.register(self.loading, args)
+
+    def kill(self, function_kill: bool = False) -> Any:
+        """SCRIPT KILL (or FUNCTION KILL), asked while the shard is busy."""
         run = self.run
         if run is None or not run.busy:
             return RedisError(errors.NOTBUSY)
         if run.wrote:
             return RedisError(errors.UNKILLABLE)
+        if run.is_function != function_kill:  # each KILL stops only its own kind
+            return RedisError(errors.BUSY_SCRIPT if function_kill else errors.BUSY_FUNCTION)
         run.killed = True
         return OK
 
@@ -177,6 +215,8 @@ class ScriptEngine:
         what arrives meanwhile, and stop the script when SCRIPT KILL asked to."""
         run = self.run
         if run is None:
+            if self.loading is not None and 0 < self.load_deadline < time.monotonic():
+                return self._error("FUNCTION LOAD timeout")
             return None
         shard = self.shard
         if not run.busy:

@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any
 
-from persistence.aof_rewrite import REWRITE_TOKEN
+from persistence.aof_rewrite import REWRITE_TOKEN, library_preamble
 from persistence.snapshot import COMPLETE_FIRST, SnapshotJob
 from shard.context import Ctx
 from shard.errors import RedisError
@@ -76,7 +76,9 @@ def snapshot_begin(ctx: Ctx, args: list[bytes]) -> Any:
         if state.job.token == args[0]:
             return OK
         raise RedisError(BGSAVE_IN_PROGRESS)
-    state.job = SnapshotJob(args[0], os.fsdecode(args[1]), ctx.ks.dbs, ctx.ks.dirty)
+    # Every shard holds every library: shard 0 alone saves them, once in the assembled file.
+    preamble = library_preamble(ctx.shard) if ctx.shard.index == 0 else b""
+    state.job = SnapshotJob(args[0], os.fsdecode(args[1]), ctx.ks.dbs, ctx.ks.dirty, preamble)
     return OK
 
 
