@@ -39,6 +39,10 @@ class PauseState:
         self.held: set[ClientConnection] = set()  # INFO blocked_clients counts them, as Redis
         # SHA1s of cached scripts declared ``#!lua flags=no-writes`` (EVALSHA passes a pause)
         self.read_only_scripts: set[str] = set()
+        # Functions (lower-cased names) known to be no-writes during this pause: libraries
+        # cannot change meanwhile (FUNCTION LOAD and friends are writes), so asking a shard
+        # once per function and pause is enough.
+        self.read_only_functions: set[bytes] = set()
 
     def holds(self, conn: ClientConnection, spec: CommandSpec, argv: list[bytes]) -> bool:
         if not self.mode:
@@ -60,6 +64,8 @@ class PauseState:
             return not script_read_only(argv[1])
         if spec.name == "evalsha":
             return argv[1].decode("latin-1").lower() not in self.read_only_scripts
+        if spec.name == "fcall":
+            return argv[1].lower() not in self.read_only_functions
         return True
 
     def learn_script(self, body: bytes) -> None:
@@ -71,6 +77,8 @@ class PauseState:
         # As Redis: a longer or stricter pause wins over the one in force.
         if self.mode and self.until >= until and (self.mode == ALL or mode == WRITE):
             return
+        if not self.mode:
+            self.read_only_functions.clear()
         self.mode = ALL if ALL in (mode, self.mode) and self.until > time.time() else mode
         self.until = max(until, self.until) if self.mode else until
         self.ended.clear()
@@ -122,6 +130,12 @@ def hold(conn: ClientConnection, argv: list[bytes]) -> None:
     gw = conn.gateway
 
     async def later() -> Any:
+        if argv[0].lower() == b"fcall" and len(argv) > 1 and gw.pause.mode == WRITE \
+                and await _no_writes_function(gw, argv[1]):
+            gw.pause.read_only_functions.add(argv[1].lower())
+            if not conn.closing:
+                gw.router._dispatch(conn, argv)  # now it passes the pause
+            return Raw(b"")
         gw.pause.held.add(conn)
         try:
             await gw.pause.ended.wait()
@@ -132,6 +146,18 @@ def hold(conn: ClientConnection, argv: list[bytes]) -> None:
         return Raw(b"")
 
     conn.run_async(later())
+
+
+async def _no_writes_function(gw: Gateway, name: bytes) -> bool:
+    """Whether the function ``name`` is declared no-writes (every shard has every library)."""
+    from shard import wire
+
+    try:
+        flags = await gw.links.request(gw.links.links[0], wire.meta(0, False, structured=True),
+                                       [b"__function_flags", name])
+    except Exception:
+        return False
+    return isinstance(flags, list) and b"no-writes" in flags
 
 
 @command("CLIENT PAUSE timeout [WRITE | ALL]", -3, "admin noscript loading stale",

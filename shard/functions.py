@@ -501,6 +501,14 @@ def call(ctx: Ctx, args: list[bytes], read_only_command: bool) -> Any:
                           command=[b"fcall_ro" if read_only_command else b"fcall", *args])
 
 
+@command("__FUNCTION_FLAGS function", 2, "admin", route=INTERNAL)
+def function_flags(ctx: Ctx, args: list[bytes]) -> Any:
+    """The flags of ``function`` (or nil): a gateway under CLIENT PAUSE WRITE lets an FCALL
+    of a no-writes function through, as Redis does."""
+    function = registry(ctx).functions.get(args[0].lower())
+    return [flag.encode() for flag in function.flags] if function is not None else None
+
+
 @command("__FUNCTION_CODE function", 2, "admin", route=INTERNAL)
 def function_code(ctx: Ctx, args: list[bytes]) -> Any:
     """The code of the library holding ``function`` (or nil): FCALL over keys of several

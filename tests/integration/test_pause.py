@@ -107,6 +107,30 @@ def test_reads_and_read_only_scripts_pass_a_write_pause(server: redis.Redis) -> 
         other.close()
 
 
+RO_LIBRARY = (b"#!lua name=pauselib\n"
+              b"redis.register_function{function_name='ro', callback=function() return 21 end,"
+              b" flags={'no-writes'}}\n"
+              b"redis.register_function('rw', function() return 22 end)")
+
+
+def test_functions_pass_a_write_pause_by_their_flags(server: redis.Redis) -> None:
+    """FCALL of a no-writes function runs during CLIENT PAUSE WRITE; one that may write is
+    held until the pause ends."""
+    server.execute_command("FUNCTION", "LOAD", "REPLACE", RO_LIBRARY)
+    other = redis.Redis(port=_port(server), socket_timeout=5)
+    try:
+        server.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
+        assert other.fcall("ro", 0) == 21
+        assert other.fcall("RO", 0) == 21  # names ignore case
+        assert other.fcall_ro("ro", 0) == 21
+        assert _blocked(server) == 0
+    finally:
+        other.close()
+        server.execute_command("CLIENT", "UNPAUSE")
+    assert _held_then_released(server, ("FCALL", "rw", "0")) == [b":22"]
+    server.execute_command("FUNCTION", "FLUSH")
+
+
 def test_exec_is_held_when_it_queued_a_write(server: redis.Redis) -> None:
     raw = Raw(_port(server))
     try:
