@@ -123,17 +123,18 @@ def script_exists(conn: ClientConnection, argv: list[bytes]) -> Any:
          summary="Kill the script currently in execution.")
 def script_kill(conn: ClientConnection, argv: list[bytes]) -> Any:
     """Sent to every shard; the one running a busy script answers from its hook."""
+    return _kill_everywhere(conn, b"__script_kill")
 
-    async def kill() -> Any:
-        answers = await cross.all_shards(conn.gateway, conn, [b"__script_kill"])
-        if any(answer == OK or answer == b"OK" for answer in answers):
-            return OK
-        for answer in answers:
-            if isinstance(answer, RedisError) and answer.code != "NOTBUSY":
-                raise answer
-        raise RedisError(errors.NOTBUSY)
 
-    return kill()
+async def _kill_everywhere(conn: ClientConnection, internal: bytes) -> Any:
+    """SCRIPT KILL / FUNCTION KILL: OK from the shard that stopped one, else its error."""
+    answers = await cross.all_shards(conn.gateway, conn, [internal])
+    if any(answer == OK or answer == b"OK" for answer in answers):
+        return OK
+    for answer in answers:
+        if isinstance(answer, RedisError) and answer.code != "NOTBUSY":
+            raise answer
+    raise RedisError(errors.NOTBUSY)
 
 
 @command("FUNCTION KILL", 2, "noscript allow_busy", acl="@slow @scripting", route=G,
@@ -141,17 +142,7 @@ def script_kill(conn: ClientConnection, argv: list[bytes]) -> Any:
          summary="Kill the function currently in execution.")
 def function_kill(conn: ClientConnection, argv: list[bytes]) -> Any:
     """As SCRIPT KILL: the shard running a busy function answers from its hook."""
-
-    async def kill() -> Any:
-        answers = await cross.all_shards(conn.gateway, conn, [b"__function_kill"])
-        if any(answer == OK or answer == b"OK" for answer in answers):
-            return OK
-        for answer in answers:
-            if isinstance(answer, RedisError) and answer.code != "NOTBUSY":
-                raise answer
-        raise RedisError(errors.NOTBUSY)
-
-    return kill()
+    return _kill_everywhere(conn, b"__function_kill")
 
 
 @command("FUNCTION STATS", 2, "noscript allow_busy", acl="@slow @scripting", route=G,
