@@ -23,6 +23,18 @@ if TYPE_CHECKING:
     from gateway.server import Gateway
     from shard.table import CommandSpec
 
+
+class _AdminConn:
+    """The connection identity of internal fan-outs (db 0, RESP2): what the gateway, the
+    snapshots and the replication actor pass to :func:`all_shards` for their own work."""
+
+    db = 0
+    resp3 = False
+
+
+ADMIN: Any = _AdminConn()
+
+
 NO_REPLY = object()
 
 

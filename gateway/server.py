@@ -209,7 +209,7 @@ class Gateway:
 
         async def push() -> Any:
             if len(argv) > 1:
-                await cross.all_shards(self, _ADMIN, argv)
+                await cross.all_shards(self, cross.ADMIN, argv)
             return OK
 
         return push()
@@ -330,16 +330,6 @@ class Gateway:
             self.repl_link.close()
         self.links.close()
         self.pubsub.close()
-
-
-class _AdminConn:
-    """The connection identity used for internal fan-outs (db 0, RESP2)."""
-
-    db = 0
-    resp3 = False
-
-
-_ADMIN: Any = _AdminConn()
 
 
 def port_available(gw: Gateway, port: int) -> bool:

@@ -40,13 +40,8 @@ class Snapshots:
         self.last_try = 0.0
         self.last_ok = True
 
-    def _admin(self) -> Any:
-        from gateway.server import _ADMIN
-
-        return _ADMIN
-
     async def _all(self, *argv: bytes) -> list[Any]:
-        return await cross.all_shards(self.gw, self._admin(), list(argv))
+        return await cross.all_shards(self.gw, cross.ADMIN, list(argv))
 
     async def info(self) -> list[dict[bytes, Any]]:
         return await self._all(b"__persistence_info")
@@ -68,7 +63,7 @@ class Snapshots:
         parts = [os.path.join(directory, f"temp-{token.decode()}-{i}.part").encode()
                  for i in range(len(self.gw.links.links))]
         links = self.gw.links
-        admin = self._admin()
+        admin = cross.ADMIN
         from shard import wire
 
         meta = wire.meta(0, False, structured=True)

@@ -356,7 +356,7 @@ class MasterStream:
         finally:
             if relayed is not None:
                 self.resume()
-        admin = _admin()
+        admin = cross.ADMIN
         if any(isinstance(b, RedisError) for b in begun):
             if self.cut is cut:  # the shards that did mark keep feeding: nothing is lost
                 self.cut = None
@@ -399,7 +399,7 @@ class MasterStream:
 
     async def _wait_parts(self, token: bytes) -> list[dict[bytes, Any]]:
         while True:
-            states = await cross.all_shards(self.gw, _admin(), [b"__snapshot_poll", token])
+            states = await cross.all_shards(self.gw, cross.ADMIN, [b"__snapshot_poll", token])
             if all(isinstance(s, dict) and s[b"state"] != b"running" for s in states):
                 return states
             await asyncio.sleep(POLL_S)
@@ -481,12 +481,6 @@ class MasterStream:
     def role(self) -> list[Any]:
         return [b"master", self.offset,
                 [[r.ip.encode(), b"%d" % r.port, b"%d" % r.ack_offset] for r in self.online()]]
-
-
-def _admin() -> Any:
-    from gateway.server import _ADMIN
-
-    return _ADMIN
 
 
 def master_of(gw: Gateway) -> MasterStream:

@@ -200,7 +200,7 @@ class ReplicaState:
             self.writer = None
 
     async def _set_shards_replica(self, flag: bool) -> None:
-        await cross.all_shards(self.gw, _admin(), [b"__repl_replica", b"1" if flag else b"0"])
+        await cross.all_shards(self.gw, cross.ADMIN, [b"__repl_replica", b"1" if flag else b"0"])
 
     def guard(self, conn: ClientConnection, spec: CommandSpec) -> str | None:
         if conn is self.master or conn is self.draining:  # a broken link's client finishes
@@ -294,7 +294,7 @@ class ReplicaState:
                         out.write(chunk)
                         left -= len(chunk)
                 log.info("MASTER <-> REPLICA sync: Loading DB in memory (%d bytes)", size)
-                results = await cross.all_shards(self.gw, _admin(),
+                results = await cross.all_shards(self.gw, cross.ADMIN,
                                                  [b"__repl_load", os.fsencode(path)])
                 if any(isinstance(r, Exception) for r in results):
                     raise ReplicationError(f"loading the master's RDB failed: {results}")
@@ -422,12 +422,6 @@ def master_guard(gw: Gateway) -> Any:
         return None
 
     return guard
-
-
-def _admin() -> Any:
-    from gateway.server import _ADMIN
-
-    return _ADMIN
 
 
 def replica_of(gw: Gateway) -> ReplicaState:

@@ -12,18 +12,12 @@ from replication.master import master_of
 from replication.replica import replica_of
 
 
-def _admin() -> Any:
-    from gateway.server import _ADMIN
-
-    return _ADMIN
-
-
 async def wait(gw: Any, args: list[Any]) -> int:
     """WAIT from a client of a gateway: count replicas at or past the stream's offset."""
     wanted, timeout_ms, in_multi = int(args[0]), int(args[1]), bool(args[2])
     # A barrier through every shard: the effects of the client's writes (sent by each shard
     # before it answered them, on the socket this round trip uses) are in the stream now.
-    await cross.all_shards(gw, _admin(), [b"__tx", b"0"])
+    await cross.all_shards(gw, cross.ADMIN, [b"__tx", b"0"])
     master = master_of(gw)
     count = master.acknowledged(master.offset)
     if count >= wanted or in_multi:
